@@ -1,0 +1,75 @@
+import { pino } from 'pino';
+import { ConfigError, loadConfig, parseFlags } from '../config.js';
+import { createFleetJobs } from '../app.js';
+import { createPgliteDb, createPostgresDb } from '../store/db.js';
+import { migrate } from '../store/migrate.js';
+
+const USAGE = `usage: fleetjobs <command> [options]
+
+commands:
+  serve     run migrations, the MQTT broker, the jobs service, the workers and the operator API
+  migrate   apply database migrations and exit
+
+Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
+
+async function serve(argv: string[]): Promise<number> {
+  const config = loadConfig(process.env, parseFlags(argv));
+  const log = pino({ level: config.logLevel });
+  const app = await createFleetJobs({ config, logger: log });
+  await app.start();
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await app.close();
+  return 0;
+}
+
+async function migrateCommand(argv: string[]): Promise<number> {
+  const config = loadConfig(process.env, parseFlags(argv));
+  const db = config.databaseUrl
+    ? createPostgresDb({ url: config.databaseUrl, max: 1 })
+    : await createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
+  try {
+    const result = await migrate(db);
+    console.log(
+      result.applied.length > 0
+        ? `applied ${result.applied.join(', ')}`
+        : `already at migration ${result.current}`,
+    );
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serve(rest);
+      case 'migrate':
+        return await migrateCommand(rest);
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        console.log(USAGE);
+        return command === undefined ? 1 : 0;
+      default:
+        console.error(`unknown command ${command}\n\n${USAGE}`);
+        return 1;
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    throw err;
+  }
+}

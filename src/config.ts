@@ -1,0 +1,170 @@
+import { validateTopicRoot, DEFAULT_TOPIC_ROOT } from './protocol/topics.js';
+
+/**
+ * [SPEC 2] Configuration: every setting has an env var and the same `serve` flag (--http-port for HTTP_PORT).
+ * Precedence: flag, then env, then default. Validated once at start; a bad value is a ConfigError whose one-line
+ * message names the variable and the fix.
+ */
+export interface Config {
+  databaseUrl: string | undefined;
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  mqttHost: string;
+  mqttPort: number;
+  mqttsPort: number | undefined;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  tlsCa: string | undefined;
+  mqttWsPort: number | undefined;
+  deviceHttpPort: number | undefined;
+  mqttUrl: string | undefined;
+  jobsTopicRoot: string;
+  authMode: 'required' | 'off';
+  logLevel: string;
+  awsRegion: string;
+  awsAccountId: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Source = Record<string, string | undefined>;
+
+const VARS = [
+  'DATABASE_URL',
+  'FLEETJOBS_DATA_DIR',
+  'HTTP_HOST',
+  'HTTP_PORT',
+  'MQTT_HOST',
+  'MQTT_PORT',
+  'MQTTS_PORT',
+  'TLS_CERT',
+  'TLS_KEY',
+  'TLS_CA',
+  'MQTT_WS_PORT',
+  'DEVICE_HTTP_PORT',
+  'MQTT_URL',
+  'JOBS_TOPIC_ROOT',
+  'AUTH_MODE',
+  'LOG_LEVEL',
+  'AWS_REGION',
+  'AWS_ACCOUNT_ID',
+] as const;
+type Var = (typeof VARS)[number];
+
+/** DATABASE_URL <-> --database-url */
+export function flagName(v: Var): string {
+  return `--${v.toLowerCase().replace(/_/g, '-')}`;
+}
+
+/** Parses `--name value` and `--name=value` flags into env-style keys; unknown flags are an error. */
+export function parseFlags(argv: readonly string[]): Source {
+  const known = new Map(VARS.map((v) => [flagName(v), v]));
+  const out: Source = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const eq = arg.indexOf('=');
+    const name = eq > 0 ? arg.slice(0, eq) : arg;
+    const v = known.get(name);
+    if (!v) throw new ConfigError(`unknown option ${name}; the options are ${[...known.keys()].join(' ')}`);
+    const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${name} needs a value`);
+    out[v] = value;
+  }
+  return out;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function port(v: Var, raw: string | undefined, fallback?: number): number | undefined {
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) > 65535) {
+    throw new ConfigError(
+      `${v}=${raw} is not a port; set ${v} to a number from 0 to 65535 (0 picks a free port)`,
+    );
+  }
+  return Number(raw);
+}
+
+export function loadConfig(env: Source, flags: Source = {}): Config {
+  const get = (v: Var): string | undefined => {
+    const value = flags[v] ?? env[v];
+    return value === '' ? undefined : value;
+  };
+  const databaseUrl = get('DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      `DATABASE_URL must start with postgres:// or postgresql://; unset it to use the embedded PGlite`,
+    );
+  }
+  const mqttUrl = get('MQTT_URL');
+  if (mqttUrl !== undefined && !/^(mqtts?|wss?|tcp|ssl):\/\/[^/]+/.test(mqttUrl)) {
+    throw new ConfigError(
+      `MQTT_URL must look like mqtt://host:1883 or mqtts://host:8883; unset it to run the embedded broker`,
+    );
+  }
+  const jobsTopicRoot = get('JOBS_TOPIC_ROOT') ?? DEFAULT_TOPIC_ROOT;
+  const rootProblem = validateTopicRoot(jobsTopicRoot);
+  if (rootProblem)
+    throw new ConfigError(`JOBS_TOPIC_ROOT ${rootProblem}; the default is ${DEFAULT_TOPIC_ROOT}`);
+  const authMode = get('AUTH_MODE') ?? 'required';
+  if (authMode !== 'required' && authMode !== 'off') {
+    throw new ConfigError(`AUTH_MODE=${authMode} is not valid; set AUTH_MODE to required or off`);
+  }
+  const logLevel = get('LOG_LEVEL') ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError(
+      `LOG_LEVEL=${logLevel} is not valid; set LOG_LEVEL to one of ${LOG_LEVELS.join(', ')}`,
+    );
+  }
+  const accountId = get('AWS_ACCOUNT_ID') ?? '000000000000';
+  if (!/^\d{12}$/.test(accountId)) throw new ConfigError(`AWS_ACCOUNT_ID must be 12 digits`);
+  const region = get('AWS_REGION') ?? 'local';
+  if (!/^[a-z0-9-]{1,32}$/.test(region))
+    throw new ConfigError(`AWS_REGION must be lower-case letters, digits and -`);
+
+  const tlsCert = get('TLS_CERT');
+  const tlsKey = get('TLS_KEY');
+  const mqttsPort = port('MQTTS_PORT', get('MQTTS_PORT'));
+  if (mqttsPort !== undefined && (tlsCert === undefined || tlsKey === undefined)) {
+    throw new ConfigError(
+      'MQTTS_PORT needs TLS_CERT and TLS_KEY (PEM file paths); set both or unset MQTTS_PORT',
+    );
+  }
+  const config: Config = {
+    databaseUrl,
+    dataDir: get('FLEETJOBS_DATA_DIR') ?? './data',
+    httpHost: get('HTTP_HOST') ?? '127.0.0.1',
+    httpPort: port('HTTP_PORT', get('HTTP_PORT'), 8080) as number,
+    mqttHost: get('MQTT_HOST') ?? '127.0.0.1',
+    mqttPort: port('MQTT_PORT', get('MQTT_PORT'), 1883) as number,
+    mqttsPort,
+    tlsCert,
+    tlsKey,
+    tlsCa: get('TLS_CA'),
+    mqttWsPort: port('MQTT_WS_PORT', get('MQTT_WS_PORT')),
+    deviceHttpPort: port('DEVICE_HTTP_PORT', get('DEVICE_HTTP_PORT')),
+    mqttUrl,
+    jobsTopicRoot,
+    authMode,
+    logLevel,
+    awsRegion: region,
+    awsAccountId: accountId,
+  };
+  if (config.authMode === 'off') {
+    const hosts = [config.httpHost, config.mqttHost];
+    const open = hosts.find((h) => !isLoopback(h));
+    if (open !== undefined) {
+      throw new ConfigError(
+        `AUTH_MODE=off is refused while a listener binds to ${open}; bind HTTP_HOST and MQTT_HOST to 127.0.0.1 or set AUTH_MODE=required`,
+      );
+    }
+  }
+  return config;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}

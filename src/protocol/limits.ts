@@ -1,0 +1,57 @@
+/**
+ * [SPEC 8] Every limit fleetjobs enforces, named once. docs/limits.md lists them; a unit test keeps the two in
+ * sync.
+ */
+export const LIMITS = {
+  /** Job document size in characters (AWS: 32,768). */
+  MAX_JOB_DOCUMENT_CHARS: 32_768,
+  /** statusDetails pairs on one execution. */
+  MAX_STATUS_DETAILS_PAIRS: 10,
+  /** statusDetails key length; keys match STATUS_DETAILS_KEY_PATTERN. */
+  MAX_STATUS_DETAILS_KEY_CHARS: 128,
+  /** statusDetails value length; values are printable, 1 character at least. */
+  MAX_STATUS_DETAILS_VALUE_CHARS: 1024,
+  MAX_JOB_ID_CHARS: 64,
+  MAX_THING_NAME_CHARS: 128,
+  MAX_THING_GROUP_NAME_CHARS: 128,
+  MAX_CLIENT_TOKEN_CHARS: 64,
+  /** MQTT payload size in bytes (AWS IoT Core: 128 KB). */
+  MAX_MQTT_PAYLOAD_BYTES: 131_072,
+  /** HTTP request body size in bytes: a 32 KB document escaped in JSON plus configuration. */
+  MAX_HTTP_BODY_BYTES: 262_144,
+  MAX_DESCRIPTION_CHARS: 2028,
+  MAX_COMMENT_CHARS: 2028,
+  MAX_REASON_CODE_CHARS: 128,
+  /** Entries in notify lists and GetPendingJobExecutions lists. */
+  MAX_PENDING_LIST: 10,
+  /** Targets named in one CreateJob or AssociateTargetsWithJob. */
+  MAX_TARGETS_PER_JOB: 100,
+  MIN_TIMEOUT_MINUTES: 1,
+  MAX_TIMEOUT_MINUTES: 10_080,
+  MAX_RETRIES_TOTAL: 10,
+  MIN_LIST_RESULTS: 1,
+  MAX_LIST_RESULTS: 250,
+  DEFAULT_LIST_RESULTS: 50,
+  MAX_DOCUMENT_PARAMETER_VALUE_CHARS: 30_720,
+  MAX_SUBSTITUTIONS_PER_DOCUMENT: 10,
+} as const;
+
+export const JOB_ID_PATTERN = '^[a-zA-Z0-9_-]{1,64}$';
+export const THING_NAME_PATTERN = '^[a-zA-Z0-9:_-]{1,128}$';
+export const THING_GROUP_NAME_PATTERN = '^[a-zA-Z0-9:_-]{1,128}$';
+export const STATUS_DETAILS_KEY_PATTERN = '^[a-zA-Z0-9:_-]{1,128}$';
+/** 1–1024 characters, none of them a Unicode control, format, surrogate or unassigned character. */
+export const STATUS_DETAILS_VALUE_PATTERN = '^[^\\p{C}]{1,1024}$';
+export const REASON_CODE_PATTERN = '^[\\p{Lu}\\p{Nd}_]{1,128}$';
+export const PRINTABLE_PATTERN = '^[^\\p{C}]*$';
+
+const jobIdRe = new RegExp(JOB_ID_PATTERN);
+const thingNameRe = new RegExp(THING_NAME_PATTERN);
+
+export function isValidJobId(value: string): boolean {
+  return jobIdRe.test(value);
+}
+
+export function isValidThingName(value: string): boolean {
+  return thingNameRe.test(value);
+}

@@ -1,0 +1,16 @@
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import type { ArnContext } from '../protocol/arns.js';
+import type { TopicScheme } from '../protocol/topics.js';
+
+/** What every use-case needs; built once by createFleetJobs and handed down. */
+export interface ServiceDeps {
+  db: Db;
+  /** The service clock; tests pass their own. */
+  clock: () => Date;
+  log: Logger;
+  arn: ArnContext;
+  topics: TopicScheme;
+  /** Called after a transaction that wrote outbox rows has committed, so the dispatcher publishes at once. */
+  outboxWritten: () => void;
+}

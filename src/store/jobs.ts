@@ -1,0 +1,196 @@
+import type { Queryable } from './db.js';
+import { translatePgError } from './errors.js';
+import { JOB_COLUMNS, type JobRow, type TargetSelection } from './rows.js';
+import { lockThings, type ExecutionChange } from './notifications.js';
+import type { JobStatus } from '../protocol/states.js';
+
+export interface NewJob {
+  jobId: string;
+  status: JobStatus;
+  targetSelection: TargetSelection;
+  targets: string[];
+  document: string;
+  documentSource?: string | null;
+  description?: string | null;
+  jobTemplateArn?: string | null;
+  documentParameters?: Record<string, string> | null;
+  timeoutConfig?: object | null;
+  retryConfig?: object | null;
+  rolloutConfig?: object | null;
+  abortConfig?: object | null;
+  schedulingConfig?: object | null;
+  presignedUrlConfig?: object | null;
+  namespaceId?: string | null;
+  rolloutPending: boolean;
+}
+
+export async function insertJob(tx: Queryable, job: NewJob, now: Date): Promise<JobRow> {
+  try {
+    const rows = await tx.query<JobRow>(
+      `INSERT INTO jobs (job_id, status, target_selection, targets, document, document_source, description,
+         job_template_arn, document_parameters, timeout_config, retry_config, rollout_config, abort_config,
+         scheduling_config, presigned_url_config, namespace_id, rollout_pending, created_at, last_updated_at)
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
+         $14::jsonb, $15::jsonb, $16, $17, $18, $18)
+       RETURNING ${JOB_COLUMNS}`,
+      [
+        job.jobId,
+        job.status,
+        job.targetSelection,
+        job.targets,
+        job.document,
+        job.documentSource ?? null,
+        job.description ?? null,
+        job.jobTemplateArn ?? null,
+        job.documentParameters ?? null,
+        job.timeoutConfig ?? null,
+        job.retryConfig ?? null,
+        job.rolloutConfig ?? null,
+        job.abortConfig ?? null,
+        job.schedulingConfig ?? null,
+        job.presignedUrlConfig ?? null,
+        job.namespaceId ?? null,
+        job.rolloutPending,
+        now,
+      ],
+    );
+    return rows[0] as JobRow;
+  } catch (err) {
+    translatePgError(err, { resource: 'job', id: job.jobId });
+  }
+}
+
+export async function selectJob(
+  db: Queryable,
+  jobId: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<JobRow | undefined> {
+  const rows = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs WHERE job_id = $1${opts.forUpdate ? ' FOR UPDATE' : ''}`,
+    [jobId],
+  );
+  return rows[0];
+}
+
+/** The named things and groups that do not exist, for an error that names them. */
+export async function selectMissingTargets(
+  db: Queryable,
+  thingNames: readonly string[],
+  groupNames: readonly string[],
+): Promise<{ things: string[]; groups: string[] }> {
+  const rows = await db.query<{ kind: string; name: string }>(
+    `SELECT 'thing' AS kind, n AS name FROM unnest($1::text[]) n
+       WHERE NOT EXISTS (SELECT 1 FROM things t WHERE t.thing_name = n)
+     UNION ALL
+     SELECT 'group', n FROM unnest($2::text[]) n
+       WHERE NOT EXISTS (SELECT 1 FROM thing_groups g WHERE g.thing_group_name = n)`,
+    [thingNames, groupNames],
+  );
+  return {
+    things: rows.filter((r) => r.kind === 'thing').map((r) => r.name),
+    groups: rows.filter((r) => r.kind === 'group').map((r) => r.name),
+  };
+}
+
+/** The distinct things a job's targets expand to (group members included), in name order. */
+export async function selectTargetThingNames(
+  db: Queryable,
+  thingNames: readonly string[],
+  groupNames: readonly string[],
+): Promise<string[]> {
+  const rows = await db.query<{ thingName: string }>(
+    `SELECT thing_name FROM things WHERE thing_name = ANY($1::text[])
+     UNION
+     SELECT thing_name FROM thing_group_members WHERE thing_group_name = ANY($2::text[])
+     ORDER BY 1`,
+    [thingNames, groupNames],
+  );
+  return rows.map((r) => r.thingName);
+}
+
+/**
+ * Fan-out: one QUEUED execution for each given thing that has no pending execution of this job yet, in one
+ * statement. The execution number continues from the thing's previous executions of the job (re-joining a
+ * continuous job gives the next number). The things must be locked by the caller (lockThings).
+ */
+export async function insertExecutionsForThings(
+  tx: Queryable,
+  args: { jobId: string; thingNames: readonly string[]; queuedDeadline: Date | null },
+  now: Date,
+): Promise<ExecutionChange[]> {
+  if (args.thingNames.length === 0) return [];
+  const rows = await tx.query<{ thingName: string; executionNumber: number }>(
+    `INSERT INTO job_executions (job_id, thing_name, execution_number, status, queued_at, last_updated_at,
+       queued_deadline)
+     SELECT $1, n.thing_name,
+       coalesce((SELECT max(e.execution_number) FROM job_executions e
+                 WHERE e.job_id = $1 AND e.thing_name = n.thing_name), 0) + 1,
+       'QUEUED', $3, $3, $4
+     FROM (SELECT DISTINCT unnest($2::text[]) AS thing_name ORDER BY 1) n
+     WHERE NOT EXISTS (SELECT 1 FROM job_executions p WHERE p.job_id = $1 AND p.thing_name = n.thing_name
+                         AND p.status IN ('QUEUED', 'IN_PROGRESS'))
+     RETURNING thing_name, execution_number`,
+    [args.jobId, args.thingNames, now, args.queuedDeadline],
+  );
+  return rows.map((r) => ({
+    jobId: args.jobId,
+    thingName: r.thingName,
+    executionNumber: r.executionNumber,
+    status: 'QUEUED',
+    previousStatus: null,
+  }));
+}
+
+/** Locks and fans out to every thing the targets expand to. */
+export async function insertExecutionsForTargets(
+  tx: Queryable,
+  args: {
+    jobId: string;
+    thingNames: readonly string[];
+    groupNames: readonly string[];
+    queuedDeadline: Date | null;
+  },
+  now: Date,
+): Promise<ExecutionChange[]> {
+  const names = await selectTargetThingNames(tx, args.thingNames, args.groupNames);
+  const locked = await lockThings(tx, names);
+  return insertExecutionsForThings(
+    tx,
+    { jobId: args.jobId, thingNames: locked, queuedDeadline: args.queuedDeadline },
+    now,
+  );
+}
+
+export interface JobProcessDetails {
+  processingTargets?: string[];
+  numberOfCanceledThings: number;
+  numberOfSucceededThings: number;
+  numberOfFailedThings: number;
+  numberOfRejectedThings: number;
+  numberOfQueuedThings: number;
+  numberOfInProgressThings: number;
+  numberOfRemovedThings: number;
+  numberOfTimedOutThings: number;
+}
+
+/** Exact counters, from the latest execution of each thing (a retry replaces the attempt before it). */
+export async function countThingsByStatus(db: Queryable, jobId: string): Promise<JobProcessDetails> {
+  const rows = await db.query<{ status: string; n: number }>(
+    `SELECT status, count(*) AS n FROM (
+       SELECT DISTINCT ON (thing_name) status FROM job_executions
+       WHERE job_id = $1 ORDER BY thing_name, execution_number DESC) latest
+     GROUP BY status`,
+    [jobId],
+  );
+  const n = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;
+  return {
+    numberOfCanceledThings: n('CANCELED'),
+    numberOfSucceededThings: n('SUCCEEDED'),
+    numberOfFailedThings: n('FAILED'),
+    numberOfRejectedThings: n('REJECTED'),
+    numberOfQueuedThings: n('QUEUED'),
+    numberOfInProgressThings: n('IN_PROGRESS'),
+    numberOfRemovedThings: n('REMOVED'),
+    numberOfTimedOutThings: n('TIMED_OUT'),
+  };
+}

@@ -1,0 +1,149 @@
+import type { Queryable } from './db.js';
+import { LIMITS } from '../protocol/limits.js';
+import { isPending, isTerminal, type ExecutionStatus } from '../protocol/states.js';
+
+/** One execution whose status was just set (or which was just created, previousStatus null). */
+export interface ExecutionChange {
+  jobId: string;
+  thingName: string;
+  executionNumber: number;
+  status: ExecutionStatus;
+  previousStatus: ExecutionStatus | null;
+}
+
+/** SQL for the data-plane JobExecutionSummary of alias e (integer epoch seconds, startedAt only once started). */
+export const SUMMARY_SQL = `jsonb_strip_nulls(jsonb_build_object(
+  'jobId', e.job_id,
+  'queuedAt', floor(extract(epoch FROM e.queued_at))::bigint,
+  'startedAt', floor(extract(epoch FROM e.started_at))::bigint,
+  'lastUpdatedAt', floor(extract(epoch FROM e.last_updated_at))::bigint,
+  'versionNumber', e.version_number,
+  'executionNumber', e.execution_number))`;
+
+/** [SPEC 3] The head ordering: IN_PROGRESS before QUEUED, then queuedAt, then the monotonic sequence. */
+export const HEAD_ORDER_SQL = `(e.status <> 'IN_PROGRESS'), e.queued_at, e.seq`;
+
+/**
+ * Takes the row lock of each thing, in name order. Every transaction that changes a thing's executions takes
+ * it first, so per-thing changes serialize (two start-next of one thing never claim two heads) and the head
+ * comparison below always sees the committed state of every other writer.
+ */
+export async function lockThings(tx: Queryable, thingNames: readonly string[]): Promise<string[]> {
+  if (thingNames.length === 0) return [];
+  const rows = await tx.query<{ thingName: string }>(
+    `SELECT thing_name FROM things WHERE thing_name = ANY($1::text[]) ORDER BY thing_name FOR UPDATE`,
+    [thingNames],
+  );
+  return rows.map((r) => r.thingName);
+}
+
+/** notify rows for things whose pending set gained or lost a member, payload as of this transaction. */
+export async function insertNotifyForThings(
+  tx: Queryable,
+  thingNames: readonly string[],
+  now: Date,
+): Promise<void> {
+  if (thingNames.length === 0) return;
+  await tx.query(
+    `INSERT INTO outbox (kind, thing_name, payload, created_at)
+     SELECT 'notify', t.thing_name,
+       jsonb_build_object('timestamp', floor(extract(epoch FROM $2::timestamptz))::bigint, 'jobs', coalesce((
+         SELECT jsonb_object_agg(p.list, p.items) FROM (
+           SELECT h.list, jsonb_agg(h.summary ORDER BY h.ord) AS items FROM (
+             SELECT CASE WHEN e.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' ELSE 'QUEUED' END AS list,
+                    ${SUMMARY_SQL} AS summary,
+                    row_number() OVER (ORDER BY ${HEAD_ORDER_SQL}) AS ord
+             FROM job_executions e
+             WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+             ORDER BY ${HEAD_ORDER_SQL}
+             LIMIT ${LIMITS.MAX_PENDING_LIST}) h
+           GROUP BY h.list) p), '{}'::jsonb)),
+       $2
+     FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name ORDER BY 1) t`,
+    [thingNames, now],
+  );
+}
+
+/**
+ * notify-next rows for things whose head differs from the one last announced. The row names the new head;
+ * the dispatcher reads the execution and its document when it publishes, so the outbox never holds a copy of
+ * a 32 KB document per thing.
+ */
+export async function insertNotifyNextForThings(
+  tx: Queryable,
+  thingNames: readonly string[],
+  now: Date,
+): Promise<void> {
+  if (thingNames.length === 0) return;
+  await tx.query(
+    `WITH heads AS (
+       SELECT t.thing_name, h.job_id, h.execution_number
+       FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t
+       LEFT JOIN LATERAL (
+         SELECT e.job_id, e.execution_number FROM job_executions e
+         WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+         ORDER BY ${HEAD_ORDER_SQL} LIMIT 1) h ON true
+     ), changed AS (
+       UPDATE things th
+       SET notified_next_job_id = heads.job_id, notified_next_execution_number = heads.execution_number
+       FROM heads
+       WHERE th.thing_name = heads.thing_name
+         AND (th.notified_next_job_id IS DISTINCT FROM heads.job_id
+           OR th.notified_next_execution_number IS DISTINCT FROM heads.execution_number)
+       RETURNING th.thing_name, heads.job_id, heads.execution_number
+     )
+     INSERT INTO outbox (kind, thing_name, job_id, execution_number, created_at)
+     SELECT 'notify-next', thing_name, job_id, execution_number, $2 FROM changed ORDER BY thing_name`,
+    [thingNames, now],
+  );
+}
+
+/**
+ * Completes SNAPSHOT jobs whose rollout is done and whose executions are all terminal. The job rows are
+ * locked first, in a statement of their own: the check then runs on a fresh snapshot, so of two
+ * transactions finishing a job's last two executions concurrently, the second always sees the first.
+ */
+export async function completeJobsIfDone(
+  tx: Queryable,
+  jobIds: readonly string[],
+  now: Date,
+): Promise<string[]> {
+  if (jobIds.length === 0) return [];
+  await tx.query(`SELECT 1 FROM jobs WHERE job_id = ANY($1::text[]) ORDER BY job_id FOR UPDATE`, [jobIds]);
+  const rows = await tx.query<{ jobId: string }>(
+    `UPDATE jobs j SET status = 'COMPLETED', completed_at = $2, last_updated_at = $2, version = version + 1
+     WHERE j.job_id = ANY($1::text[]) AND j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT'
+       AND NOT j.rollout_pending
+       AND NOT EXISTS (SELECT 1 FROM job_executions e
+                       WHERE e.job_id = j.job_id AND e.status IN ('QUEUED', 'IN_PROGRESS'))
+     RETURNING j.job_id`,
+    [jobIds, now],
+  );
+  return rows.map((r) => r.jobId);
+}
+
+/**
+ * The one funnel every execution change goes through, in the transaction that made it (things already
+ * locked): notify for pending-set membership changes, notify-next for head changes, rollup of jobs whose last
+ * execution ended. Returns the jobs it completed.
+ */
+export async function afterExecutionsChanged(
+  tx: Queryable,
+  changes: readonly ExecutionChange[],
+  now: Date,
+): Promise<{ completedJobIds: string[] }> {
+  if (changes.length === 0) return { completedJobIds: [] };
+  const membership = new Set<string>();
+  const touched = new Set<string>();
+  const endedJobs = new Set<string>();
+  for (const c of changes) {
+    touched.add(c.thingName);
+    const wasPending = c.previousStatus !== null && isPending(c.previousStatus);
+    if (wasPending !== isPending(c.status)) membership.add(c.thingName);
+    if (isTerminal(c.status)) endedJobs.add(c.jobId);
+  }
+  await insertNotifyForThings(tx, [...membership], now);
+  await insertNotifyNextForThings(tx, [...touched], now);
+  const completedJobIds = await completeJobsIfDone(tx, [...endedJobs], now);
+  return { completedJobIds };
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEVICE_SETTABLE_STATUSES,
+  EXECUTION_STATUSES,
+  TERMINAL_STATUSES,
+  deviceTransition,
+  isTerminal,
+} from '../../src/protocol/states.js';
+
+describe('device transition table', () => {
+  const expected = (from: string, to: string) => {
+    if (!(DEVICE_SETTABLE_STATUSES as readonly string[]).includes(to)) return 'InvalidRequest';
+    if ((TERMINAL_STATUSES as readonly string[]).includes(from)) return 'InvalidStateTransition';
+    return 'ok';
+  };
+
+  for (const from of EXECUTION_STATUSES) {
+    for (const to of [...EXECUTION_STATUSES, 'BOGUS']) {
+      it(`${from} -> ${to} is ${expected(from, to)}`, () => {
+        const verdict = deviceTransition(from, to);
+        expect(verdict.ok ? 'ok' : verdict.code).toBe(expected(from, to));
+      });
+    }
+  }
+
+  it('lets IN_PROGRESS report progress again (IN_PROGRESS -> IN_PROGRESS)', () => {
+    expect(deviceTransition('IN_PROGRESS', 'IN_PROGRESS')).toEqual({ ok: true });
+  });
+
+  it('lets a device reject a QUEUED execution without starting it', () => {
+    expect(deviceTransition('QUEUED', 'REJECTED')).toEqual({ ok: true });
+  });
+
+  it('treats exactly six statuses as terminal', () => {
+    expect(EXECUTION_STATUSES.filter(isTerminal)).toEqual([...TERMINAL_STATUSES]);
+    expect(TERMINAL_STATUSES).toHaveLength(6);
+  });
+});
