@@ -1,6 +1,6 @@
 import type { Queryable } from './db.js';
 import { LIMITS } from '../protocol/limits.js';
-import { isPending, isTerminal, type ExecutionStatus } from '../protocol/states.js';
+import { isPending, type ExecutionStatus } from '../protocol/states.js';
 
 /** One execution whose status was just set (or which was just created, previousStatus null). */
 export interface ExecutionChange {
@@ -9,6 +9,11 @@ export interface ExecutionChange {
   executionNumber: number;
   status: ExecutionStatus;
   previousStatus: ExecutionStatus | null;
+  /**
+   * The execution was deleted (DeleteJob, DeleteJobExecution): status and previousStatus are the status it had,
+   * and it no longer counts as pending.
+   */
+  deleted?: boolean;
 }
 
 /** SQL for the data-plane JobExecutionSummary of alias e (integer epoch seconds, startedAt only once started). */
@@ -139,8 +144,9 @@ export async function afterExecutionsChanged(
   for (const c of changes) {
     touched.add(c.thingName);
     const wasPending = c.previousStatus !== null && isPending(c.previousStatus);
-    if (wasPending !== isPending(c.status)) membership.add(c.thingName);
-    if (isTerminal(c.status)) endedJobs.add(c.jobId);
+    const nowPending = !c.deleted && isPending(c.status);
+    if (wasPending !== nowPending) membership.add(c.thingName);
+    if (!nowPending) endedJobs.add(c.jobId);
   }
   await insertNotifyForThings(tx, [...membership], now);
   await insertNotifyNextForThings(tx, [...touched], now);
