@@ -8,6 +8,7 @@ import { migrate } from './store/migrate.js';
 import { createTopicScheme } from './protocol/topics.js';
 import { buildApp } from './http/app.js';
 import type { ServiceDeps } from './service/deps.js';
+import { createMetrics } from './service/metrics.js';
 
 export interface FleetJobsOptions {
   config: Config;
@@ -57,6 +58,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     arn: { region: config.awsRegion, accountId: config.awsAccountId },
     topics: createTopicScheme(config.jobsTopicRoot),
     outboxWritten: () => {},
+    metrics: createMetrics(),
   };
   const http = await buildApp({ ...deps, isReady: () => ready }, { logger: log });
   const addresses: Addresses = { http: '' };

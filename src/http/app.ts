@@ -5,6 +5,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '../protocol/limits.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import type { ServiceDeps } from '../service/deps.js';
 
 export interface HttpDeps extends ServiceDeps {
@@ -34,5 +36,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes(deps));
+  await app.register(metricsRoutes(deps));
+  await app.register(dashboardRoutes);
   return app;
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { ArnContext } from '../protocol/arns.js';
 import type { TopicScheme } from '../protocol/topics.js';
+import type { FleetMetrics } from './metrics.js';
 
 /** What every use-case needs; built once by createFleetJobs and handed down. */
 export interface ServiceDeps {
@@ -13,4 +14,6 @@ export interface ServiceDeps {
   topics: TopicScheme;
   /** Called after a transaction that wrote outbox rows has committed, so the dispatcher publishes at once. */
   outboxWritten: () => void;
+  /** In-process counters for GET /metrics (device requests by transport, operation and outcome). */
+  metrics?: FleetMetrics;
 }
