@@ -1,6 +1,13 @@
 import type { Queryable } from './db.js';
 import { LIMITS } from '../protocol/limits.js';
 import { isPending, type ExecutionStatus } from '../protocol/states.js';
+import {
+  insertExecutionEvents,
+  insertJobEvents,
+  type ExecutionEventKey,
+  type ExecutionEventOperation,
+} from './events.js';
+import { PENDING_RETRIES_SQL, queueRetries } from './retries.js';
 
 /** One execution whose status was just set (or which was just created, previousStatus null). */
 export interface ExecutionChange {
@@ -121,10 +128,13 @@ export async function completeJobsIfDone(
        AND NOT j.rollout_pending
        AND NOT EXISTS (SELECT 1 FROM job_executions e
                        WHERE e.job_id = j.job_id AND e.status IN ('QUEUED', 'IN_PROGRESS'))
+       AND NOT ${PENDING_RETRIES_SQL}
      RETURNING j.job_id`,
     [jobIds, now],
   );
-  return rows.map((r) => r.jobId);
+  const completed = rows.map((r) => r.jobId);
+  await insertJobEvents(tx, completed, 'completed', now);
+  return completed;
 }
 
 /**
@@ -141,12 +151,26 @@ export async function afterExecutionsChanged(
   const membership = new Set<string>();
   const touched = new Set<string>();
   const endedJobs = new Set<string>();
+  const events: ExecutionEventKey[] = [];
+  const ended: ExecutionChange[] = [];
   for (const c of changes) {
     touched.add(c.thingName);
     const wasPending = c.previousStatus !== null && isPending(c.previousStatus);
     const nowPending = !c.deleted && isPending(c.status);
     if (wasPending !== nowPending) membership.add(c.thingName);
     if (!nowPending) endedJobs.add(c.jobId);
+    // [SPEC 6] An execution event when an execution ends or is deleted.
+    if (c.deleted) events.push({ ...c, operation: 'deleted' });
+    else if (wasPending && !nowPending) {
+      events.push({ ...c, operation: c.status.toLowerCase() as ExecutionEventOperation });
+      ended.push(c);
+    }
+  }
+  await insertExecutionEvents(tx, events, now);
+  // [SPEC 4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
+  for (const r of await queueRetries(tx, ended, now)) {
+    touched.add(r.thingName);
+    membership.add(r.thingName);
   }
   await insertNotifyForThings(tx, [...membership], now);
   await insertNotifyNextForThings(tx, [...touched], now);

@@ -1,0 +1,197 @@
+import type { Queryable } from './db.js';
+import type { ArnContext } from '../protocol/arns.js';
+import { EVENTS_ROOT } from '../protocol/topics.js';
+
+/**
+ * [SPEC 6] Job and execution events. Each is written twice in the transaction of the change: to the events
+ * table (GET /events, kept for the retention period) and to the outbox as an `event` row with its full topic
+ * and payload, which the dispatcher publishes as it is. Payload keys follow AWS (reference §4.4); times are
+ * integer epoch seconds like the rest of the device plane.
+ */
+
+/** The `$aws/events/jobExecution/{jobId}/{operation}` operations. */
+export type ExecutionEventOperation =
+  'succeeded' | 'failed' | 'rejected' | 'canceled' | 'timed_out' | 'removed' | 'deleted';
+/** The `$aws/events/job/{jobId}/{operation}` operations. */
+export type JobEventOperation = 'completed' | 'canceled' | 'deleted';
+
+export interface ExecutionEventKey {
+  jobId: string;
+  thingName: string;
+  executionNumber: number;
+  /** The execution's status (for `deleted`, the status it had). */
+  status: string;
+  operation: ExecutionEventOperation;
+}
+
+const EPOCH = (col: string) => `floor(extract(epoch FROM ${col}))::bigint`;
+
+/** The latest execution of each thing of job j, counted by status: jobProcessDetails in SQL. */
+export const PROCESS_DETAILS_SQL = `(SELECT jsonb_build_object(
+    'numberOfCanceledThings', count(*) FILTER (WHERE l.status = 'CANCELED'),
+    'numberOfSucceededThings', count(*) FILTER (WHERE l.status = 'SUCCEEDED'),
+    'numberOfFailedThings', count(*) FILTER (WHERE l.status = 'FAILED'),
+    'numberOfRejectedThings', count(*) FILTER (WHERE l.status = 'REJECTED'),
+    'numberOfQueuedThings', count(*) FILTER (WHERE l.status = 'QUEUED'),
+    'numberOfInProgressThings', count(*) FILTER (WHERE l.status = 'IN_PROGRESS'),
+    'numberOfRemovedThings', count(*) FILTER (WHERE l.status = 'REMOVED'),
+    'numberOfTimedOutThings', count(*) FILTER (WHERE l.status = 'TIMED_OUT'))
+  FROM (SELECT DISTINCT ON (x.thing_name) x.status FROM job_executions x
+        WHERE x.job_id = j.job_id ORDER BY x.thing_name, x.execution_number DESC) l)`;
+
+/**
+ * Terminal execution events, one statement for any number of executions. statusDetails is read from the
+ * execution if it still exists (a deleted one has none).
+ */
+export async function insertExecutionEvents(
+  tx: Queryable,
+  keys: readonly ExecutionEventKey[],
+  now: Date,
+): Promise<number> {
+  if (keys.length === 0) return 0;
+  const rows = await tx.query<{ n: number }>(
+    `WITH ev AS (
+       INSERT INTO events (topic, job_id, payload, created_at)
+       SELECT $6 || '/jobExecution/' || k.job_id || '/' || k.operation, k.job_id,
+         jsonb_build_object(
+           'eventType', 'JOB_EXECUTION',
+           'eventId', gen_random_uuid()::text,
+           'timestamp', ${EPOCH('$5::timestamptz')},
+           'operation', k.operation,
+           'jobId', k.job_id,
+           'thingArn', 'arn:aws:iot:' || d.region || ':' || d.account_id || ':thing/' || k.thing_name,
+           'status', k.status,
+           'statusDetails', coalesce(e.status_details, '{}'::jsonb)),
+         $5
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $7::text[])
+              AS k(job_id, thing_name, execution_number, operation, status)
+       LEFT JOIN job_executions e
+         ON e.job_id = k.job_id AND e.thing_name = k.thing_name AND e.execution_number = k.execution_number
+       CROSS JOIN deployment_settings d
+       ORDER BY k.job_id, k.thing_name, k.execution_number
+       RETURNING topic, job_id, payload
+     ), ob AS (
+       INSERT INTO outbox (kind, topic, job_id, payload, created_at)
+       SELECT 'event', topic, job_id, payload, $5 FROM ev RETURNING 1
+     )
+     SELECT count(*) AS n FROM ob`,
+    [
+      keys.map((k) => k.jobId),
+      keys.map((k) => k.thingName),
+      keys.map((k) => k.executionNumber),
+      keys.map((k) => k.operation),
+      now,
+      EVENTS_ROOT,
+      keys.map((k) => k.status),
+    ],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Job events for the given jobs as they are now; `completed` carries jobProcessDetails. */
+export async function insertJobEvents(
+  tx: Queryable,
+  jobIds: readonly string[],
+  operation: JobEventOperation,
+  now: Date,
+): Promise<number> {
+  if (jobIds.length === 0) return 0;
+  const status = { completed: 'COMPLETED', canceled: 'CANCELED', deleted: 'DELETED' }[operation];
+  const rows = await tx.query<{ n: number }>(
+    `WITH ev AS (
+       INSERT INTO events (topic, job_id, payload, created_at)
+       SELECT $5 || '/job/' || j.job_id || '/' || $2, j.job_id,
+         jsonb_strip_nulls(jsonb_build_object(
+           'eventType', 'JOB',
+           'eventId', gen_random_uuid()::text,
+           'timestamp', ${EPOCH('$4::timestamptz')},
+           'operation', $2::text,
+           'jobId', j.job_id,
+           'status', $3::text,
+           'targetSelection', j.target_selection,
+           'targets', to_jsonb(j.targets),
+           'description', j.description,
+           'createdAt', ${EPOCH('j.created_at')},
+           'lastUpdatedAt', ${EPOCH('j.last_updated_at')},
+           'completedAt', ${EPOCH('j.completed_at')},
+           'reasonCode', j.reason_code,
+           'comment', j.comment,
+           'jobProcessDetails', CASE WHEN $2 = 'completed' THEN ${PROCESS_DETAILS_SQL} END)),
+         $4
+       FROM jobs j WHERE j.job_id = ANY($1::text[])
+       ORDER BY j.job_id
+       RETURNING topic, job_id, payload
+     ), ob AS (
+       INSERT INTO outbox (kind, topic, job_id, payload, created_at)
+       SELECT 'event', topic, job_id, payload, $4 FROM ev RETURNING 1
+     )
+     SELECT count(*) AS n FROM ob`,
+    [jobIds, operation, status, now, EVENTS_ROOT],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Records the region and account of this deployment, for thingArn in event payloads. */
+export async function saveDeploymentSettings(db: Queryable, arn: ArnContext): Promise<void> {
+  await db.query(`UPDATE deployment_settings SET region = $1, account_id = $2 WHERE id`, [
+    arn.region,
+    arn.accountId,
+  ]);
+}
+
+/**
+ * Gives committed events their public sequence numbers, oldest first. The caller holds the sequencer lock
+ * (tryWorkerLock), so batches are numbered one after another and seq order is commit order.
+ */
+export async function sequenceEvents(tx: Queryable, limit: number): Promise<number> {
+  const rows = await tx.query<{ n: number }>(
+    `WITH s AS (
+       UPDATE events SET seq = nextval('events_seq')
+       WHERE id IN (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1)
+       RETURNING 1)
+     SELECT count(*) AS n FROM s`,
+    [limit],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** Deletes sequenced events created before the cutoff, at most limit of them. */
+export async function deleteEventsBefore(db: Queryable, cutoff: Date, limit: number): Promise<number> {
+  const rows = await db.query<{ n: number }>(
+    `WITH d AS (
+       DELETE FROM events WHERE id IN (
+         SELECT id FROM events WHERE created_at < $1 AND seq IS NOT NULL ORDER BY created_at LIMIT $2)
+       RETURNING 1)
+     SELECT count(*) AS n FROM d`,
+    [cutoff, limit],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export interface EventRow {
+  seq: number;
+  topic: string;
+  jobId: string;
+  payload: Record<string, unknown>;
+}
+
+/** Sequenced events after a sequence number, in order, optionally of one job. */
+export async function selectEventsAfter(
+  db: Queryable,
+  afterSeq: number,
+  limit: number,
+  jobId?: string,
+): Promise<EventRow[]> {
+  return db.query<EventRow>(
+    `SELECT seq, topic, job_id, payload FROM events
+     WHERE seq > $1 AND ($3::text IS NULL OR job_id = $3)
+     ORDER BY seq LIMIT $2`,
+    [afterSeq, limit, jobId ?? null],
+  );
+}
+
+/** The highest sequence number given so far (0 when none): where a new consumer without Last-Event-ID starts. */
+export async function selectLastEventSeq(db: Queryable): Promise<number> {
+  const rows = await db.query<{ seq: number | null }>(`SELECT max(seq) AS seq FROM events`);
+  return rows[0]?.seq ?? 0;
+}
