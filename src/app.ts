@@ -9,6 +9,10 @@ import { createTopicScheme } from './protocol/topics.js';
 import { buildApp } from './http/app.js';
 import type { ServiceDeps } from './service/deps.js';
 import { createMetrics } from './service/metrics.js';
+import { createBroker, readPem, type Broker, type BrokerHooks } from '../broker/index.js';
+import { createExternalBroker } from '../broker/external.js';
+import { createDeviceRouter, type RateLimit } from './device/router.js';
+import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
 
 export interface FleetJobsOptions {
   config: Config;
@@ -16,10 +20,18 @@ export interface FleetJobsOptions {
   db?: Db;
   logger?: Logger;
   clock?: () => Date;
+  /** Per-thing device request rate (RequestThrottled beyond it). */
+  deviceRateLimit?: RateLimit;
+  /** Device identity hooks (per-thing secrets, topic ACLs); see broker/index.ts. */
+  brokerHooks?: Pick<BrokerHooks, 'authenticate' | 'authorizeSubscribe'>;
 }
 
 export interface Addresses {
   http: string;
+  /** Embedded broker listeners (empty in external-broker mode). */
+  mqtt: string;
+  mqtts?: string;
+  ws?: string;
 }
 
 export interface FleetJobs {
@@ -28,6 +40,9 @@ export interface FleetJobs {
   readonly addresses: Addresses;
   readonly deps: ServiceDeps;
   readonly http: FastifyInstance;
+  /** The embedded broker, or the privileged client of the external one (MQTT_URL). */
+  readonly broker: Broker;
+  readonly dispatcher: OutboxDispatcher;
 }
 
 async function openDb(config: Config, log: Logger): Promise<Db> {
@@ -57,15 +72,52 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     log,
     arn: { region: config.awsRegion, accountId: config.awsAccountId },
     topics: createTopicScheme(config.jobsTopicRoot),
-    outboxWritten: () => {},
+    outboxWritten: () => dispatcher.kick(),
     metrics: createMetrics(),
   };
+  const router = createDeviceRouter(
+    deps,
+    options.deviceRateLimit ? { rateLimit: options.deviceRateLimit } : {},
+  );
+  const hooks: BrokerHooks = {
+    ...options.brokerHooks,
+    inspectPublish: (client, topic) => router.inspect(topic, client.identity).action,
+    answer: (_client, topic, payload) => router.handle(topic, payload),
+    isPrivateTopic: (topic) => router.isReplyTopic(topic),
+  };
+  const broker: Broker = config.mqttUrl
+    ? createExternalBroker({ url: config.mqttUrl, filter: deps.topics.wildcard(), router, log })
+    : createBroker({
+        host: config.mqttHost,
+        port: config.mqttPort,
+        tls:
+          config.mqttsPort === undefined
+            ? undefined
+            : {
+                port: config.mqttsPort,
+                cert: readPem(config.tlsCert as string),
+                key: readPem(config.tlsKey as string),
+                ca: config.tlsCa === undefined ? undefined : readPem(config.tlsCa),
+              },
+        wsPort: config.mqttWsPort,
+        hooks,
+        log,
+      });
+  const dispatcher = createOutboxDispatcher({
+    db,
+    clock: deps.clock,
+    log,
+    topics: deps.topics,
+    publish: (topic, payload, qos) => broker.publish(topic, payload, qos),
+  });
   const http = await buildApp({ ...deps, isReady: () => ready }, { logger: log });
-  const addresses: Addresses = { http: '' };
+  const addresses: Addresses = { http: '', mqtt: '' };
 
   return {
     deps,
     http,
+    broker,
+    dispatcher,
     addresses,
     async start() {
       const result = await migrate(db);
@@ -79,12 +131,16 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         throw err;
       }
       addresses.http = url('http', http.server.address());
+      Object.assign(addresses, await broker.start());
+      dispatcher.start();
       ready = true;
       log.info({ addresses }, 'fleetjobs started');
       return addresses;
     },
     async close() {
       ready = false;
+      await dispatcher.close();
+      await broker.close();
       await http.close();
       if (ownDb) await db.close();
     },

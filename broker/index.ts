@@ -1,0 +1,313 @@
+/**
+ * The embedded MQTT broker (Aedes, MQTT 3.1.1): TCP, TLS and WebSocket listeners around one Aedes instance.
+ * It knows nothing of jobs; everything it decides about a client is asked of the hooks it is given:
+ *
+ * - `authenticate(client, username, password)` -> `{ ok, identity? }`: accept or refuse a CONNECT. The
+ *   identity (a thing name) is attached to the client; over mTLS `client.certificateCn` is the CN of the
+ *   verified client certificate, and the default hook takes it as the identity (any client is accepted).
+ * - `inspectPublish(client, topic)` -> `forward` (an ordinary publish), `refuse` (the client is
+ *   disconnected, as AWS IoT does on a policy violation, and nothing is delivered), or `answer` (a request:
+ *   `answer(client, topic, payload)` is called and its reply is written to that client only).
+ * - `authorizeSubscribe(client, topic)` -> boolean (default: allow).
+ * - `isPrivateTopic(topic)`: reply topics; the broker never forwards them to subscribers, it only writes a
+ *   reply straight to its requester, whether or not the requester subscribed.
+ *
+ * Requests are taken in `authorizePublish`, not through `broker.subscribe`: a reply published from a
+ * subscription handler before its delivery is acknowledged wedges Aedes beyond `concurrency` in-flight
+ * requests (PERFORMANCE fact 2). Server sockets set `noDelay` (fact 1) and `drainTimeout` bounds a client
+ * that stops reading (fact 3).
+ */
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import {
+  createServer as createNetServer,
+  type AddressInfo,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Logger } from 'pino';
+
+export interface BrokerClient {
+  readonly id: string;
+  /** The thing name the client authenticated as, if any. */
+  readonly identity: string | undefined;
+  /** CN of the verified client certificate (mTLS listener only). */
+  readonly certificateCn: string | undefined;
+}
+
+export type PublishDecision = 'forward' | 'refuse' | 'answer';
+
+export interface BrokerReply {
+  topic: string;
+  payload: Buffer;
+}
+
+export interface BrokerHooks {
+  authenticate?(
+    client: BrokerClient,
+    username: string | undefined,
+    password: Buffer | undefined,
+  ): Promise<{ ok: boolean; identity?: string | undefined }>;
+  authorizeSubscribe?(client: BrokerClient, topic: string): boolean;
+  inspectPublish(client: BrokerClient, topic: string): PublishDecision;
+  answer(client: BrokerClient, topic: string, payload: Buffer): Promise<BrokerReply | undefined>;
+  isPrivateTopic(topic: string): boolean;
+}
+
+export interface TlsListenerOptions {
+  port: number;
+  /** PEM text. */
+  cert: string;
+  key: string;
+  /** PEM text; when given, client certificates are required and verified against it. */
+  ca?: string | undefined;
+}
+
+export interface BrokerOptions {
+  host: string;
+  port: number;
+  tls?: TlsListenerOptions | undefined;
+  wsPort?: number | undefined;
+  hooks: BrokerHooks;
+  log: Logger;
+  /** ms a client may leave writes unflushed before it is disconnected. */
+  drainTimeoutMs?: number;
+}
+
+export interface BrokerAddresses {
+  mqtt: string;
+  mqtts?: string;
+  ws?: string;
+}
+
+/** What the service needs of a broker, embedded or external. */
+export interface Broker {
+  /** Resolves with the listeners' URLs (none for an external broker). */
+  start(): Promise<Partial<BrokerAddresses>>;
+  close(): Promise<void>;
+  /** Publishes through the broker's fan-out (notifications, events). */
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void>;
+}
+
+export interface EmbeddedBroker extends Broker {
+  start(): Promise<BrokerAddresses>;
+  readonly aedes: Aedes;
+}
+
+/** ALPN as AWS IoT: `x-amzn-mqtt-ca` when offered (AWS SDKs on 443), else whatever the client asks first. */
+export function selectAlpn({ protocols }: { protocols: string[] }): string | undefined {
+  if (protocols.includes('x-amzn-mqtt-ca')) return 'x-amzn-mqtt-ca';
+  if (protocols.includes('mqtt')) return 'mqtt';
+  return protocols[0];
+}
+
+/** Reads TLS material named by configuration (file paths) once, at start. */
+export function readPem(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+function listen(server: NetServer | TlsServer | HttpServer, port: number, host: string, name: string) {
+  return new Promise<AddressInfo>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      if (err.code === 'EADDRINUSE')
+        reject(new Error(`${name} ${port} is in use; set ${name}`, { cause: err }));
+      else reject(err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen(port, host);
+  });
+}
+
+function closeServer(server: NetServer | TlsServer | HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    server.close(() => resolve());
+  });
+}
+
+function hostPort(scheme: string, a: AddressInfo, path = ''): string {
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+  return `${scheme}://${host}:${a.port}${path}`;
+}
+
+export function createBroker(options: BrokerOptions): EmbeddedBroker {
+  const { hooks, log } = options;
+  const identities = new WeakMap<Client, string>();
+  // Reply payloads in flight to their requester: the only packets on private topics authorizeForward lets by.
+  const directReplies = new WeakSet<Buffer>();
+
+  const certificateCn = (client: Client): string | undefined => {
+    const conn = client.conn as Partial<TLSSocket>;
+    if (typeof conn.getPeerCertificate !== 'function' || conn.authorized !== true) return undefined;
+    const cn = conn.getPeerCertificate().subject?.CN;
+    return typeof cn === 'string' ? cn : undefined;
+  };
+  const view = (client: Client): BrokerClient => ({
+    id: client.id,
+    identity: identities.get(client),
+    certificateCn: certificateCn(client),
+  });
+
+  const authenticate =
+    hooks.authenticate ?? (async (client: BrokerClient) => ({ ok: true, identity: client.certificateCn }));
+
+  const aedes = new Aedes({
+    drainTimeout: options.drainTimeoutMs ?? 10_000,
+    authenticate(client, username, password, done) {
+      authenticate(view(client), username, password).then(
+        (result) => {
+          if (!result.ok) {
+            const err = new Error('not authorized') as AuthenticateError;
+            err.returnCode = 5 as AuthenticateError['returnCode'];
+            return done(err, false);
+          }
+          if (result.identity !== undefined) identities.set(client, result.identity);
+          done(null, true);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'authenticate hook failed');
+          const e = new Error('server unavailable') as AuthenticateError;
+          e.returnCode = 3 as AuthenticateError['returnCode'];
+          done(e, false);
+        },
+      );
+    },
+    authorizeSubscribe(client, sub, done) {
+      if (hooks.authorizeSubscribe && !hooks.authorizeSubscribe(view(client), sub.topic)) {
+        return done(new Error(`subscription to ${sub.topic} refused`));
+      }
+      done(null, sub);
+    },
+    authorizePublish(client, packet, done) {
+      if (client === null) return done(new Error('publish without a client'));
+      if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS topics are reserved'));
+      const who = view(client);
+      const decision = hooks.inspectPublish(who, packet.topic);
+      if (decision === 'refuse') {
+        log.warn({ clientId: client.id, topic: packet.topic }, 'publish refused; disconnecting the client');
+        return done(new Error(`publish to ${packet.topic} refused`));
+      }
+      if (decision === 'answer') {
+        // Acknowledge first (done below, which PUBACKs), answer when the service is done.
+        const qos = packet.qos >= 1 ? 1 : 0;
+        hooks.answer(who, packet.topic, packet.payload as Buffer).then(
+          (reply) => {
+            if (reply === undefined || client.closed) return;
+            directReplies.add(reply.payload);
+            client.publish(
+              { cmd: 'publish', topic: reply.topic, payload: reply.payload, qos, retain: false, dup: false },
+              (err) => {
+                if (err) log.debug({ err, clientId: client.id }, 'reply not delivered');
+              },
+            );
+          },
+          (err: unknown) => log.error({ err, topic: packet.topic }, 'answer hook failed'),
+        );
+      }
+      done(null);
+    },
+    authorizeForward(client, packet) {
+      if (hooks.isPrivateTopic(packet.topic)) {
+        return directReplies.has(packet.payload as Buffer) ? packet : null;
+      }
+      return packet;
+    },
+  });
+  aedes.on('clientError', (client, err) =>
+    log.debug({ clientId: client.id, err: err.message }, 'client error'),
+  );
+  aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
+
+  const onSocket = (socket: Socket) => {
+    socket.setNoDelay(true);
+    aedes.handle(socket);
+  };
+  const tcp = createNetServer({ noDelay: true }, onSocket);
+  const tls = options.tls
+    ? createTlsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          ...(options.tls.ca !== undefined
+            ? { ca: options.tls.ca, requestCert: true, rejectUnauthorized: true }
+            : {}),
+          ALPNCallback: selectAlpn,
+        },
+        (socket) => {
+          socket.setNoDelay(true);
+          aedes.handle(socket);
+        },
+      )
+    : undefined;
+  tls?.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+  if (options.wsPort !== undefined) {
+    http = createHttpServer();
+    http.on('connection', (socket: Socket) => socket.setNoDelay(true));
+    wss = new WebSocketServer({
+      server: http,
+      path: '/mqtt',
+      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+    });
+    wss.on('connection', (ws, req: IncomingMessage) => {
+      const stream = createWebSocketStream(ws);
+      stream.on('error', () => ws.terminate());
+      aedes.handle(stream, req);
+    });
+  }
+
+  return {
+    aedes,
+    async start() {
+      await aedes.listen();
+      const addresses: BrokerAddresses = {
+        mqtt: hostPort('mqtt', await listen(tcp, options.port, options.host, 'MQTT_PORT')),
+      };
+      if (tls && options.tls) {
+        addresses.mqtts = hostPort('mqtts', await listen(tls, options.tls.port, options.host, 'MQTTS_PORT'));
+      }
+      if (http && options.wsPort !== undefined) {
+        addresses.ws = hostPort(
+          'ws',
+          await listen(http, options.wsPort, options.host, 'MQTT_WS_PORT'),
+          '/mqtt',
+        );
+      }
+      return addresses;
+    },
+    async close() {
+      const servers = [tcp, tls, http].filter((s): s is NetServer => s !== undefined);
+      const closing = servers.map(closeServer);
+      for (const ws of wss?.clients ?? []) ws.terminate();
+      wss?.close();
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      http?.closeAllConnections();
+      await Promise.all(closing);
+    },
+    publish(topic, payload, qos) {
+      return new Promise((resolve, reject) => {
+        aedes.publish(
+          {
+            cmd: 'publish',
+            topic,
+            payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+            qos,
+            retain: false,
+            dup: false,
+          },
+          (err) => (err ? reject(err) : resolve()),
+        );
+      });
+    },
+  };
+}

@@ -1,0 +1,210 @@
+import { performance } from 'node:perf_hooks';
+import type { ValidateFunction } from 'ajv';
+import { ERRORS, isFleetJobsError, type MqttErrorCode } from '../protocol/errors.js';
+import { LIMITS } from '../protocol/limits.js';
+import { describeValidationError, epochSeconds, validators } from '../protocol/messages.js';
+import type { Operation } from '../protocol/topics.js';
+import type { ServiceDeps } from '../service/deps.js';
+import type { DeviceRequestOutcome } from '../service/metrics.js';
+import { handleDescribe } from './describe-execution.js';
+import { handleGetPending } from './get-pending-executions.js';
+import type { DeviceHandler } from './handler.js';
+import { rejectedPayload, toExecutionState } from './payloads.js';
+import { handleStartNext } from './start-next.js';
+import { handleUpdate } from './update-execution.js';
+
+/** What the broker does with a client's publish. */
+export type PublishVerdict =
+  /** Not a jobs topic: an ordinary publish. */
+  | { action: 'forward' }
+  /** A reply or event topic, or another thing's topic: devices may not publish there. */
+  | { action: 'refuse'; reason: string }
+  /** A request (or a malformed topic under the root) the router answers with `handle`. */
+  | { action: 'answer' };
+
+export interface DeviceReply {
+  topic: string;
+  payload: Buffer;
+}
+
+export interface DeviceRouter {
+  /** identity: the thing name the client authenticated as, if it did. */
+  inspect(topic: string, identity: string | undefined): PublishVerdict;
+  /** Answers a request with its accepted or rejected reply; never throws, never leaves a request unanswered. */
+  handle(topic: string, payload: Buffer): Promise<DeviceReply>;
+  /** Reply topics carry one client's answer and are never fanned out to subscribers. */
+  isReplyTopic(topic: string): boolean;
+}
+
+export interface RateLimit {
+  /** Sustained requests per second per thing. */
+  perSecond: number;
+  /** Requests a thing may send at once before the sustained rate applies. */
+  burst: number;
+}
+
+/** [SPEC 8] Generous enough for a device that pipelines requests; abuse gets RequestThrottled. */
+export const DEFAULT_DEVICE_RATE_LIMIT: RateLimit = { perSecond: 1000, burst: 2000 };
+
+const HANDLERS: Record<Operation, { handler: DeviceHandler<never>; validate: ValidateFunction }> = {
+  GetPendingJobExecutions: { handler: handleGetPending, validate: validators.GetPendingJobExecutions },
+  StartNextPendingJobExecution: {
+    handler: handleStartNext,
+    validate: validators.StartNextPendingJobExecution,
+  },
+  DescribeJobExecution: { handler: handleDescribe, validate: validators.DescribeJobExecution },
+  UpdateJobExecution: { handler: handleUpdate, validate: validators.UpdateJobExecution },
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+class RequestError extends Error {
+  constructor(
+    readonly code: MqttErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Token bucket per thing; full buckets are dropped when the table grows, so idle things cost nothing. */
+function createRateLimiter(limit: RateLimit): (thingName: string) => boolean {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const refill = (b: { tokens: number; at: number }, now: number) => {
+    b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
+    b.at = now;
+  };
+  return (thingName) => {
+    const now = performance.now();
+    let b = buckets.get(thingName);
+    if (b === undefined) {
+      if (buckets.size >= 10_000) {
+        for (const [name, other] of buckets) {
+          refill(other, now);
+          if (other.tokens >= limit.burst) buckets.delete(name);
+        }
+      }
+      b = { tokens: limit.burst, at: now };
+      buckets.set(thingName, b);
+    } else {
+      refill(b, now);
+    }
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  };
+}
+
+function parsePayload(payload: Buffer): Record<string, unknown> {
+  if (payload.length > LIMITS.MAX_MQTT_PAYLOAD_BYTES) {
+    throw new RequestError(
+      'InvalidRequest',
+      `the payload is ${payload.length} bytes; the limit is ${LIMITS.MAX_MQTT_PAYLOAD_BYTES}`,
+    );
+  }
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    throw new RequestError('InvalidJson', 'the payload is not valid UTF-8; send a UTF-8 JSON object');
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new RequestError('InvalidJson', ERRORS.InvalidJson.message);
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw new RequestError('InvalidJson', ERRORS.InvalidJson.message);
+  }
+  return body as Record<string, unknown>;
+}
+
+/**
+ * [SPEC 3] The device request router: maps a request topic to its handler, validates the payload, and turns
+ * every outcome (including bad input and store failures) into an accepted or rejected reply for the requester.
+ */
+export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: RateLimit } = {}): DeviceRouter {
+  const { topics, log } = deps;
+  const allow = createRateLimiter(options.rateLimit ?? DEFAULT_DEVICE_RATE_LIMIT);
+
+  const encode = (topic: string, body: object): DeviceReply => ({
+    topic,
+    payload: Buffer.from(JSON.stringify(body)),
+  });
+
+  return {
+    inspect(topic, identity) {
+      const parsed = topics.parse(topic);
+      if (parsed === undefined) return { action: 'forward' };
+      // [SPEC 3] the thing name comes from authentication when there is one, never from the topic alone.
+      if (identity !== undefined && parsed.thingName !== identity) {
+        return {
+          action: 'refuse',
+          reason: `${identity} may not publish to the topics of ${parsed.thingName}`,
+        };
+      }
+      if (parsed.kind === 'reply' || parsed.kind === 'event') {
+        return { action: 'refuse', reason: `${topic} is published by the service only` };
+      }
+      return { action: 'answer' };
+    },
+
+    isReplyTopic(topic) {
+      return topics.parse(topic)?.kind === 'reply';
+    },
+
+    async handle(topic, payload) {
+      const parsed = topics.parse(topic);
+      if (parsed?.kind !== 'request') {
+        const reason = parsed?.kind === 'invalid' ? ` (${parsed.reason})` : '';
+        return encode(
+          topics.rejected(topic),
+          rejectedPayload('InvalidTopic', `${ERRORS.InvalidTopic.message}${reason}`, undefined, deps.clock()),
+        );
+      }
+      let clientToken: string | undefined;
+      const count = (outcome: DeviceRequestOutcome) =>
+        deps.metrics?.deviceRequest('mqtt', parsed.operation, outcome);
+      try {
+        if (!allow(parsed.thingName)) throw new RequestError('RequestThrottled', ERRORS.Throttled.message);
+        const body = parsePayload(payload);
+        if (typeof body.clientToken === 'string') clientToken = body.clientToken;
+        const { handler, validate } = HANDLERS[parsed.operation];
+        if (!validate(body))
+          throw new RequestError('InvalidRequest', describeValidationError(validate.errors));
+        const result = await handler(deps, {
+          thingName: parsed.thingName,
+          jobId: parsed.jobId,
+          body: body as never,
+        });
+        const accepted: Record<string, unknown> = {};
+        if (clientToken !== undefined) accepted.clientToken = clientToken;
+        accepted.timestamp = epochSeconds(deps.clock());
+        count('accepted');
+        return encode(topics.accepted(topic), Object.assign(accepted, result));
+      } catch (err) {
+        const now = deps.clock();
+        if (err instanceof RequestError) {
+          count(err.code);
+          return encode(topics.rejected(topic), rejectedPayload(err.code, err.message, clientToken, now));
+        }
+        if (isFleetJobsError(err)) {
+          if (err.entry.statusCode >= 500) log.error({ err, topic }, 'device request failed');
+          count(err.entry.mqttCode);
+          const state = err.executionState === undefined ? undefined : toExecutionState(err.executionState);
+          return encode(
+            topics.rejected(topic),
+            rejectedPayload(err.entry.mqttCode, err.message, clientToken, now, state),
+          );
+        }
+        log.error({ err, topic }, 'device request failed');
+        count('InternalError');
+        return encode(
+          topics.rejected(topic),
+          rejectedPayload('InternalError', ERRORS.Internal.message, clientToken, now),
+        );
+      }
+    },
+  };
+}

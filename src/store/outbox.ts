@@ -1,0 +1,94 @@
+import type { Queryable } from './db.js';
+import type { ExecutionStatus } from '../protocol/states.js';
+
+/**
+ * An outbox row ready to publish. notify and event rows carry their payload (event rows also their topic);
+ * notify-next rows name the head, joined here with the execution and its job document as they are now, or
+ * no head at all (jobId null: the pending set became empty).
+ */
+export interface OutboxEntry {
+  id: number;
+  kind: 'notify' | 'notify-next' | 'event';
+  thingName: string | null;
+  topic: string | null;
+  payload: unknown;
+  createdAt: Date;
+  jobId: string | null;
+  executionNumber: number | null;
+  head: {
+    status: ExecutionStatus;
+    statusDetails: Record<string, string>;
+    queuedAt: Date;
+    startedAt: Date | null;
+    lastUpdatedAt: Date;
+    versionNumber: number;
+    timeoutAt: Date | null;
+    jobDocument: string;
+  } | null;
+}
+
+interface OutboxJoinedRow {
+  id: number;
+  kind: OutboxEntry['kind'];
+  thingName: string | null;
+  topic: string | null;
+  payload: unknown;
+  createdAt: Date;
+  jobId: string | null;
+  executionNumber: number | null;
+  status: ExecutionStatus | null;
+  statusDetails: Record<string, string> | null;
+  queuedAt: Date | null;
+  startedAt: Date | null;
+  lastUpdatedAt: Date | null;
+  versionNumber: number | null;
+  timeoutAt: Date | null;
+  jobDocument: string | null;
+}
+
+/**
+ * Locks the oldest unpublished rows (id order) that no other dispatcher holds; several instances share the
+ * outbox without publishing a row twice while both are alive.
+ */
+export async function lockOutboxBatch(tx: Queryable, limit: number): Promise<OutboxEntry[]> {
+  const rows = await tx.query<OutboxJoinedRow>(
+    `SELECT o.id, o.kind, o.thing_name, o.topic, o.payload, o.created_at, o.job_id, o.execution_number,
+       e.status, e.status_details, e.queued_at, e.started_at, e.last_updated_at, e.version_number, e.timeout_at,
+       j.document AS job_document
+     FROM outbox o
+     LEFT JOIN job_executions e ON o.kind = 'notify-next' AND e.job_id = o.job_id
+       AND e.thing_name = o.thing_name AND e.execution_number = o.execution_number
+     LEFT JOIN jobs j ON j.job_id = e.job_id
+     ORDER BY o.id LIMIT $1
+     FOR UPDATE OF o SKIP LOCKED`,
+    [limit],
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    kind: r.kind,
+    thingName: r.thingName,
+    topic: r.topic,
+    payload: r.payload,
+    createdAt: r.createdAt,
+    jobId: r.jobId,
+    executionNumber: r.executionNumber,
+    head:
+      r.status === null || r.jobDocument === null
+        ? null
+        : {
+            status: r.status,
+            statusDetails: r.statusDetails ?? {},
+            queuedAt: r.queuedAt as Date,
+            startedAt: r.startedAt,
+            lastUpdatedAt: r.lastUpdatedAt as Date,
+            versionNumber: r.versionNumber as number,
+            timeoutAt: r.timeoutAt,
+            jobDocument: r.jobDocument,
+          },
+  }));
+}
+
+export async function deleteOutboxRows(tx: Queryable, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [ids]);
+}

@@ -1,0 +1,149 @@
+/**
+ * Outbox dispatcher: publishes the notification rows that execution changes wrote to `outbox` in their own
+ * transaction ([SPEC 3]), in id order at QoS 1, and deletes each row once it is published. It runs when
+ * `kick()` says a transaction committed rows, and every `pollMs` so that rows left by a crash (or by another
+ * instance that died) are published after restart. Rows are locked with SKIP LOCKED, so instances share the
+ * outbox; a crash between publish and delete publishes a row again (at least once).
+ */
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import { deleteOutboxRows, lockOutboxBatch, type OutboxEntry } from '../store/outbox.js';
+import type { TopicScheme } from '../protocol/topics.js';
+import { notifyNextPayload } from '../device/payloads.js';
+
+export interface OutboxDispatcherDeps {
+  db: Db;
+  clock: () => Date;
+  log: Logger;
+  topics: TopicScheme;
+  /** Publishes at QoS 1; resolves once the broker has taken the message. */
+  publish(topic: string, payload: Buffer, qos: 1): Promise<void>;
+}
+
+export interface OutboxDispatcher {
+  start(): void;
+  close(): Promise<void>;
+  /** Signals that rows were committed; publishing starts on the next turn of the event loop. */
+  kick(): void;
+  /** Publishes everything in the outbox now; resolves with the number of rows published. */
+  runOnce(now?: Date): Promise<number>;
+}
+
+const BATCH = 500;
+
+function message(
+  entry: OutboxEntry,
+  topics: TopicScheme,
+  now: Date,
+): { topic: string; payload: Buffer } | undefined {
+  switch (entry.kind) {
+    case 'notify':
+      if (entry.thingName === null) return undefined;
+      return { topic: topics.notify(entry.thingName), payload: Buffer.from(JSON.stringify(entry.payload)) };
+    case 'notify-next': {
+      if (entry.thingName === null) return undefined;
+      // A head that no longer exists was superseded; the row written by that change announces the new head.
+      if (entry.jobId !== null && entry.head === null) return undefined;
+      const head =
+        entry.head === null || entry.jobId === null || entry.executionNumber === null
+          ? null
+          : { ...entry.head, jobId: entry.jobId, executionNumber: entry.executionNumber };
+      return {
+        topic: topics.notifyNext(entry.thingName),
+        payload: Buffer.from(JSON.stringify(notifyNextPayload(head, entry.createdAt, now))),
+      };
+    }
+    case 'event':
+      if (entry.topic === null) return undefined;
+      return { topic: entry.topic, payload: Buffer.from(JSON.stringify(entry.payload)) };
+    default:
+      return undefined;
+  }
+}
+
+export function createOutboxDispatcher(
+  deps: OutboxDispatcherDeps,
+  options: { pollMs?: number } = {},
+): OutboxDispatcher {
+  const pollMs = options.pollMs ?? 1000;
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<number> | undefined;
+  let again = false;
+  let kicked = false;
+  let closed = false;
+
+  const batch = (now: Date) =>
+    deps.db.transaction(async (tx) => {
+      const entries = await lockOutboxBatch(tx, BATCH);
+      const sends: Promise<void>[] = [];
+      for (const entry of entries) {
+        const m = message(entry, deps.topics, now);
+        if (m !== undefined) sends.push(deps.publish(m.topic, m.payload, 1));
+      }
+      await Promise.all(sends);
+      await deleteOutboxRows(
+        tx,
+        entries.map((e) => e.id),
+      );
+      return entries.length;
+    });
+
+  const drain = async (now?: Date): Promise<number> => {
+    let total = 0;
+    for (;;) {
+      const n = await batch(now ?? deps.clock());
+      total += n;
+      if (n < BATCH) return total;
+    }
+  };
+
+  const runOnce = (now?: Date): Promise<number> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      let total = 0;
+      try {
+        do {
+          again = false;
+          total += await drain(now);
+        } while (again && !closed);
+      } finally {
+        running = undefined;
+      }
+      return total;
+    })();
+    return running;
+  };
+
+  const runLogged = () => {
+    if (closed) return;
+    runOnce().catch((err: unknown) =>
+      deps.log.error({ err }, 'outbox dispatch failed; retrying on the next poll'),
+    );
+  };
+
+  return {
+    start() {
+      closed = false;
+      timer = setInterval(runLogged, pollMs);
+      timer.unref();
+      runLogged();
+    },
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+    kick() {
+      if (kicked || closed) return;
+      kicked = true;
+      setImmediate(() => {
+        kicked = false;
+        runLogged();
+      });
+    },
+    runOnce,
+  };
+}
