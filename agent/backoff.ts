@@ -1,0 +1,52 @@
+export interface BackoffOptions {
+  /** First delay ceiling in milliseconds (default 1000). */
+  initialMs?: number;
+  /** Largest delay in milliseconds (default 60000). */
+  maxMs?: number;
+  random?: () => number;
+}
+
+export interface Backoff {
+  next(): number;
+  reset(): void;
+}
+
+/**
+ * Capped exponential back-off with jitter: the ceiling doubles per attempt up to maxMs, and each delay is
+ * drawn between half the ceiling and the ceiling, so a fleet that lost its broker does not come back in step.
+ */
+export function createBackoff(options: BackoffOptions = {}): Backoff {
+  const initial = options.initialMs ?? 1000;
+  const max = options.maxMs ?? 60_000;
+  const random = options.random ?? Math.random;
+  let attempt = 0;
+  return {
+    next() {
+      const ceiling = Math.min(max, initial * 2 ** attempt);
+      if (ceiling < max) attempt++;
+      return Math.round(ceiling / 2 + (random() * ceiling) / 2);
+    },
+    reset() {
+      attempt = 0;
+    },
+  };
+}
+
+/** The last `capacity` keys seen, with a value each: finished executions, keyed by jobId#executionNumber. */
+export class RecentMap<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly capacity: number) {}
+
+  get(key: string): V | undefined {
+    return this.map.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.capacity) {
+      const oldest = this.map.keys().next().value;
+      if (oldest !== undefined) this.map.delete(oldest);
+    }
+  }
+}
