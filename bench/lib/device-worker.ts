@@ -1,0 +1,294 @@
+/**
+ * A load-generator child process: holds MQTT device connections (mqtt.js) and runs one workload at a time on
+ * them, measuring itself. Several run side by side, each from its own 127.0.0.x source address, because one
+ * process (and one source address) holds at most ~19.9k sockets here.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { MqttClient } from 'mqtt';
+import { encodeHistogram, newHistogram } from './hist.js';
+import { processMeter, type ProcessUsage } from './metrics.js';
+import { serve } from './child.js';
+
+export interface ConnectArgs {
+  host: string;
+  port: number;
+  localAddress: string;
+  thingNames: string[];
+  /** Topic root template, `{thingName}` replaced per device. */
+  root: string;
+  clean: boolean;
+  /** Subscribe to the reply topics (QoS 1), to notify-next, or to nothing. */
+  subscribe: 'replies' | 'notify-next' | 'replies+notify-next' | 'none';
+  /** How many connects are in flight at once. */
+  connectConcurrency: number;
+}
+
+export interface WorkloadArgs {
+  workload: 'echo' | 'jobs';
+  durationMs: number;
+  /** A request without a reply after this long counts as lost. */
+  replyTimeoutMs: number;
+  /** When everyone starts, in this machine's performance.timeOrigin + now() milliseconds. */
+  startAt: number;
+}
+
+export interface Counters {
+  requests: number;
+  replies: number;
+  lost: number;
+  duplicated: number;
+  doubleClaimed: number;
+  rejected: number;
+  /** jobs: executions this worker saw accepted as SUCCEEDED. */
+  completed: number;
+  /** jobs: devices that found nothing pending before the end. */
+  drained: number;
+  notifyNext: number;
+}
+
+export interface WorkloadResult {
+  histogram: string;
+  counters: Counters;
+  /** Wall time the workload ran, from startAt to its last reply. */
+  elapsedMs: number;
+  usage: ProcessUsage;
+  rejectCodes: Record<string, number>;
+}
+
+interface Pending {
+  token: string;
+  resolve(r: { topic: string; body: Record<string, unknown> } | null): void;
+  timer: NodeJS.Timeout;
+}
+
+interface Device {
+  thing: string;
+  root: string;
+  client: MqttClient;
+  pending: Pending | undefined;
+  answered: Set<string>;
+}
+
+const devices: Device[] = [];
+const meter = processMeter('loadgen');
+let notifyNext = 0;
+let duplicated = 0;
+/** notify-next arrivals, for fan-out timing: per thing, the epoch-ms arrival and the job it named. */
+let notifyLog: { at: number; thing: string; jobId: string | null }[] | undefined;
+
+const epochMs = () => performance.timeOrigin + performance.now();
+
+function onMessage(d: Device, topic: string, payload: Buffer): void {
+  if (topic.endsWith('/notify-next')) {
+    notifyNext++;
+    if (notifyLog) {
+      const body = JSON.parse(payload.toString()) as { execution?: { jobId?: string } };
+      notifyLog.push({ at: epochMs(), thing: d.thing, jobId: body.execution?.jobId ?? null });
+    }
+    return;
+  }
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(payload.toString()) as Record<string, unknown>;
+  } catch {
+    return;
+  }
+  const token = typeof body.clientToken === 'string' ? body.clientToken : undefined;
+  const p = d.pending;
+  if (p && token === p.token) {
+    d.pending = undefined;
+    clearTimeout(p.timer);
+    d.answered.add(token);
+    p.resolve({ topic, body });
+  } else if (token !== undefined) {
+    // A second reply to an answered request, or a reply to a request never sent: both are duplicates.
+    duplicated++;
+  }
+}
+
+function connectOne(args: ConnectArgs, thing: string): Promise<Device> {
+  const root = args.root.replace('{thingName}', thing);
+  const client = new MqttClient(
+    () => {
+      const socket = net.createConnection({
+        host: args.host,
+        port: args.port,
+        localAddress: args.localAddress,
+      });
+      // Nagle + delayed ACK stall a PUBACK followed by the next request for ~40 ms (PERFORMANCE fact 1).
+      socket.setNoDelay(true);
+      return socket;
+    },
+    {
+      clientId: thing,
+      clean: args.clean,
+      protocolVersion: 4,
+      keepalive: 300,
+      reconnectPeriod: 0,
+      connectTimeout: 60_000,
+    },
+  );
+  const d: Device = { thing, root, client, pending: undefined, answered: new Set() };
+  client.on('message', (topic, payload) => onMessage(d, topic, payload));
+  return new Promise((resolve, reject) => {
+    client.once('error', reject);
+    client.once('connect', () => {
+      const filters: string[] = [];
+      if (args.subscribe.startsWith('replies'))
+        filters.push(
+          `${root}/+/accepted`,
+          `${root}/+/rejected`,
+          `${root}/+/+/accepted`,
+          `${root}/+/+/rejected`,
+        );
+      if (args.subscribe.endsWith('notify-next')) filters.push(`${root}/notify-next`);
+      if (filters.length === 0) return resolve(d);
+      client.subscribe(filters, { qos: 1 }, (err) => (err ? reject(err) : resolve(d)));
+    });
+  });
+}
+
+async function connect(args: ConnectArgs): Promise<{ connected: number }> {
+  let i = 0;
+  const worker = async () => {
+    while (i < args.thingNames.length) {
+      const thing = args.thingNames[i++] as string;
+      devices.push(await connectOne(args, thing));
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(args.connectConcurrency, args.thingNames.length) }, worker),
+  );
+  return { connected: devices.length };
+}
+
+type Reply = { topic: string; body: Record<string, unknown> } | null;
+
+function request(
+  d: Device,
+  topic: string,
+  body: Record<string, unknown>,
+  timeoutMs: number,
+  seq: number,
+): Promise<Reply> {
+  const token = `${d.thing}:${seq}`;
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      d.pending = undefined;
+      resolve(null);
+    }, timeoutMs);
+    d.pending = { token, resolve, timer };
+    d.client.publish(topic, JSON.stringify({ ...body, clientToken: token }), { qos: 1 });
+  });
+}
+
+async function run(args: WorkloadArgs): Promise<WorkloadResult> {
+  const hist = newHistogram();
+  const counters: Counters = {
+    requests: 0,
+    replies: 0,
+    lost: 0,
+    duplicated: 0,
+    doubleClaimed: 0,
+    rejected: 0,
+    completed: 0,
+    drained: 0,
+    notifyNext: 0,
+  };
+  const rejectCodes: Record<string, number> = {};
+  notifyNext = 0;
+  duplicated = 0;
+  let seq = 0;
+  const wait = args.startAt - epochMs();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  meter.start();
+  const deadline = args.startAt + args.durationMs;
+  let lastReply = args.startAt;
+
+  const timed = async (d: Device, topic: string, body: Record<string, unknown>): Promise<Reply> => {
+    counters.requests++;
+    const t0 = performance.now();
+    const reply = await request(d, topic, body, args.replyTimeoutMs, ++seq);
+    if (reply === null) {
+      counters.lost++;
+      return null;
+    }
+    hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    counters.replies++;
+    lastReply = epochMs();
+    if (reply.topic.endsWith('/rejected')) {
+      counters.rejected++;
+      const code = String(reply.body.code ?? 'unknown');
+      rejectCodes[code] = (rejectCodes[code] ?? 0) + 1;
+    }
+    return reply;
+  };
+
+  const echoLoop = async (d: Device) => {
+    while (epochMs() < deadline) {
+      if ((await timed(d, `${d.root}/get`, {})) === null) return;
+    }
+  };
+
+  const claimed = new Set<string>();
+  const jobsLoop = async (d: Device) => {
+    while (epochMs() < deadline) {
+      const sn = await timed(d, `${d.root}/start-next`, {});
+      if (sn === null || sn.topic.endsWith('/rejected')) return;
+      const exec = sn.body.execution as
+        { jobId: string; executionNumber: number; versionNumber: number } | undefined;
+      if (!exec) {
+        counters.drained++;
+        return;
+      }
+      const key = `${d.thing}/${exec.jobId}/${exec.executionNumber}`;
+      if (claimed.has(key)) counters.doubleClaimed++;
+      claimed.add(key);
+      const up = await timed(d, `${d.root}/${exec.jobId}/update`, {
+        status: 'SUCCEEDED',
+        expectedVersion: exec.versionNumber,
+      });
+      if (up === null) return;
+      if (up.topic.endsWith('/accepted')) counters.completed++;
+    }
+  };
+
+  await Promise.all(devices.map(args.workload === 'echo' ? echoLoop : jobsLoop));
+  // Replies that arrive after the last request was answered (duplicates) need a moment to show up.
+  await new Promise((r) => setTimeout(r, 200));
+  counters.duplicated = duplicated;
+  counters.notifyNext = notifyNext;
+  return {
+    histogram: encodeHistogram(hist),
+    counters,
+    elapsedMs: Math.max(1, lastReply - args.startAt),
+    usage: meter.stop(),
+    rejectCodes,
+  };
+}
+
+async function closeAll(): Promise<void> {
+  await Promise.all(devices.map((d) => d.client.endAsync(true).catch(() => {})));
+  devices.length = 0;
+}
+
+serve(
+  {
+    connect: (args: ConnectArgs) => connect(args),
+    run: (args: WorkloadArgs) => run(args),
+    startNotifyLog: () => {
+      notifyLog = [];
+      return null;
+    },
+    takeNotifyLog: () => {
+      const log = notifyLog ?? [];
+      notifyLog = undefined;
+      return log;
+    },
+    meterStart: () => meter.start(),
+    meterStop: () => meter.stop(),
+    close: () => closeAll(),
+  },
+  closeAll,
+);

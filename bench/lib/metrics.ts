@@ -1,0 +1,95 @@
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import postgres from 'postgres';
+
+/** What one process used during a measured window. */
+export interface ProcessUsage {
+  role: string;
+  cpuSeconds: number;
+  /** Peak resident set size seen during the window (sampled every 100 ms). */
+  rssMb: number;
+  eventLoopP99Ms: number;
+  eventLoopMaxMs: number;
+}
+
+/**
+ * Measures this process from start() to stop(): CPU (user + system), peak RSS and event-loop delay. Each
+ * process (server host, load generators) measures itself and reports over IPC, so CPU is never mixed up.
+ */
+export function processMeter(role: string): { start(): void; stop(): ProcessUsage } {
+  let cpu = process.cpuUsage();
+  let peak = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let eld: IntervalHistogram | undefined;
+  return {
+    start() {
+      cpu = process.cpuUsage();
+      peak = process.memoryUsage.rss();
+      eld = monitorEventLoopDelay({ resolution: 10 });
+      eld.enable();
+      timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      const used = process.cpuUsage(cpu);
+      eld?.disable();
+      peak = Math.max(peak, process.memoryUsage.rss());
+      const ns = (v: number | undefined) => Math.round((v ?? 0) / 1e4) / 100;
+      return {
+        role,
+        cpuSeconds: Math.round((used.user + used.system) / 1e4) / 100,
+        rssMb: Math.round(peak / 1048576),
+        eventLoopP99Ms: ns(eld?.percentile(99)),
+        eventLoopMaxMs: ns(eld?.max),
+      };
+    },
+  };
+}
+
+export interface PgUsage {
+  /** pg_stat_database.xact_commit delta; backends report it when idle or on exit, so stop after pools close. */
+  commits: number;
+  /** Transaction ids assigned: the write transactions, exact at once. */
+  writeXacts: number;
+  walMb: number;
+}
+
+/** PostgreSQL commits and WAL written between two snapshots (whole cluster's database, so run one thing at a time). */
+export function pgMeter(url: string): {
+  start(): Promise<void>;
+  stop(): Promise<PgUsage>;
+  close(): Promise<void>;
+} {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  let before: { commits: number; xid: number; lsn: string } | undefined;
+  const snap = async () => {
+    const [row] = await sql<{ commits: string; xid: string; lsn: string }[]>`
+      SELECT xact_commit::text AS commits, pg_snapshot_xmax(pg_current_snapshot())::text AS xid,
+        pg_current_wal_lsn()::text AS lsn
+      FROM pg_stat_database WHERE datname = current_database()`;
+    if (!row) throw new Error('pg_stat_database has no row for the current database');
+    return { commits: Number(row.commits), xid: Number(row.xid), lsn: row.lsn };
+  };
+  return {
+    async start() {
+      // Statistics are cached per transaction; a fresh snapshot is needed for the counter to move.
+      await sql`SELECT pg_stat_clear_snapshot()`;
+      before = await snap();
+    },
+    async stop() {
+      await sql`SELECT pg_stat_clear_snapshot()`;
+      const after = await snap();
+      if (!before) throw new Error('pgMeter.stop() before start()');
+      const [diff] = await sql<
+        { bytes: string }[]
+      >`SELECT pg_wal_lsn_diff(${after.lsn}, ${before.lsn})::text AS bytes`;
+      return {
+        // Our own snapshot queries are committed transactions too; they are not the workload's.
+        commits: Math.max(0, after.commits - before.commits - 2),
+        writeXacts: after.xid - before.xid,
+        walMb: Math.round((Number(diff?.bytes ?? 0) / 1048576) * 10) / 10,
+      };
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}

@@ -1,0 +1,161 @@
+/**
+ * The process that runs the server under test (baseline or fleetjobs), so that its CPU, RSS and event-loop
+ * delay are measured alone, apart from the load generators and the orchestrator.
+ */
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Aedes } from 'aedes';
+import { pino } from 'pino';
+import { serve } from './child.js';
+import { processMeter } from './metrics.js';
+import { createBroker, type Broker } from '../../broker/index.js';
+import { createDeviceRouter } from '../../src/device/router.js';
+import { createTopicScheme } from '../../src/protocol/topics.js';
+import type { Db, Queryable } from '../../src/store/db.js';
+import type { ServiceDeps } from '../../src/service/deps.js';
+import { createFleetJobs } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createPostgresDb } from '../../src/store/db.js';
+
+export type ServerKind =
+  /** Plain Aedes with an ack-first in-process echo on `{root}/get` (PERFORMANCE fact 2). */
+  | 'aedes-echo'
+  /** fleetjobs' broker and device router, over a store that answers every query at once with no rows. */
+  | 'fleetjobs-router'
+  /** The whole fleetjobs server (createFleetJobs) on PostgreSQL, auth off, every listener on port 0. */
+  | 'fleetjobs';
+
+export interface StartArgs {
+  kind: ServerKind;
+  host: string;
+  /** fleetjobs: the database and the bench schema it was seeded in. */
+  url?: string;
+  schema?: string;
+  poolMax?: number;
+}
+
+const meter = processMeter('server');
+let close: (() => Promise<void>) | undefined;
+
+function listen(server: Server, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+async function startAedesEcho(host: string): Promise<number> {
+  const aedes = await Aedes.createBroker({ drainTimeout: 10_000 });
+  // Ack the delivery first, then reply: replying before the callback wedges Aedes beyond `concurrency`.
+  aedes.subscribe(
+    '$aws/things/+/jobs/get',
+    (packet, cb) => {
+      cb();
+      let clientToken: unknown;
+      try {
+        clientToken = (JSON.parse(packet.payload.toString()) as { clientToken?: unknown }).clientToken;
+      } catch {
+        clientToken = undefined;
+      }
+      const reply = {
+        clientToken,
+        timestamp: Math.floor(Date.now() / 1000),
+        inProgressJobs: [],
+        queuedJobs: [],
+      };
+      aedes.publish(
+        {
+          cmd: 'publish',
+          topic: `${packet.topic}/accepted`,
+          payload: Buffer.from(JSON.stringify(reply)),
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
+        () => {},
+      );
+    },
+    () => {},
+  );
+  const server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
+  const port = await listen(server, host);
+  close = async () => {
+    await new Promise<void>((r) => server.close(() => r()));
+    await new Promise<void>((r) => aedes.close(() => r()));
+  };
+  return port;
+}
+
+/** A Db whose every query returns no rows at once: the router's handlers run, the database never does. */
+function emptyDb(): Db {
+  const q: Queryable = { query: async <R>() => [] as R[], exec: async () => {} };
+  return { kind: 'postgres', ...q, transaction: (fn) => fn(q), close: async () => {} };
+}
+
+async function startFleetJobsRouter(host: string): Promise<number> {
+  const log = pino({ level: 'silent' });
+  const deps: ServiceDeps = {
+    db: emptyDb(),
+    clock: () => new Date(),
+    log,
+    arn: { region: 'local', accountId: '000000000000' },
+    topics: createTopicScheme(),
+    outboxWritten: () => {},
+  };
+  const router = createDeviceRouter(deps);
+  const broker: Broker = createBroker({
+    host,
+    port: 0,
+    log,
+    hooks: {
+      inspectPublish: (client, topic) => router.inspect(topic, client.identity).action,
+      answer: (_client, topic, payload) => router.handle(topic, payload),
+      isPrivateTopic: (topic) => router.isReplyTopic(topic),
+    },
+  });
+  const addresses = await broker.start();
+  close = () => broker.close();
+  return Number(new URL(addresses.mqtt).port);
+}
+
+async function startFleetJobs(args: StartArgs): Promise<number> {
+  if (args.url === undefined || args.schema === undefined) throw new Error('fleetjobs needs url and schema');
+  const db = createPostgresDb({ url: args.url, schema: args.schema, max: args.poolMax ?? 10 });
+  const config = loadConfig({
+    HTTP_PORT: '0',
+    MQTT_PORT: '0',
+    MQTT_HOST: args.host,
+    AUTH_MODE: 'off',
+    LOG_LEVEL: 'silent',
+  });
+  const fj = await createFleetJobs({ config, db, logger: pino({ level: 'silent' }) });
+  const addresses = await fj.start();
+  close = async () => {
+    await fj.close();
+    await db.close();
+  };
+  return Number(new URL(addresses.mqtt).port);
+}
+
+serve(
+  {
+    async start(args: StartArgs) {
+      const port =
+        args.kind === 'aedes-echo'
+          ? await startAedesEcho(args.host)
+          : args.kind === 'fleetjobs-router'
+            ? await startFleetJobsRouter(args.host)
+            : await startFleetJobs(args);
+      return { host: args.host, port };
+    },
+    /** Stops the server and its pool (so PostgreSQL's statistics are flushed) but keeps the process. */
+    async stop() {
+      await close?.();
+      close = undefined;
+    },
+    meterStart: () => meter.start(),
+    meterStop: () => meter.stop(),
+  },
+  async () => {
+    await close?.();
+  },
+);
