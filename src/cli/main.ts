@@ -3,12 +3,17 @@ import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createFleetJobs } from '../app.js';
 import { createPgliteDb, createPostgresDb } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
+import { runOperatorCli } from './commands/index.js';
 
 const USAGE = `usage: fleetjobs <command> [options]
 
 commands:
   serve     run migrations, the MQTT broker, the jobs service, the workers and the operator API
   migrate   apply database migrations and exit
+  jobs      create, cancel, describe, list, watch, delete jobs (over the REST API; fleetjobs jobs help)
+  things    create, describe, list, delete things
+  groups    create, add, remove, list, members of thing groups
+  agent     run the device agent for one thing (fleetjobs agent --help)
 
 Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
 
@@ -53,8 +58,14 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'serve':
         return await serve(rest);
+      case 'jobs':
+      case 'things':
+      case 'groups':
+        return await runOperatorCli(argv);
       case 'migrate':
         return await migrateCommand(rest);
+      case 'agent':
+        return await (await import('../../agent/cli.js')).runAgentCli(rest, process.env);
       case undefined:
       case '-h':
       case '--help':
