@@ -29,6 +29,9 @@ import { createServer as createTlsServer, type TLSSocket, type Server as TlsServ
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
+import type { Duplex } from 'node:stream';
+import { LIMITS } from '../src/protocol/limits.js';
+import { limitPacketSize } from './packet-limit.js';
 
 export interface BrokerClient {
   readonly id: string;
@@ -75,6 +78,8 @@ export interface BrokerOptions {
   log: Logger;
   /** ms a client may leave writes unflushed before it is disconnected. */
   drainTimeoutMs?: number;
+  /** [SPEC 8] Largest MQTT packet a client may send; a larger one closes its connection. */
+  maxPacketBytes?: number;
 }
 
 export interface BrokerAddresses {
@@ -227,9 +232,16 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
   );
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
 
+  const maxPacketBytes = options.maxPacketBytes ?? LIMITS.MAX_MQTT_PACKET_BYTES;
+  const handle = (conn: Duplex, req?: IncomingMessage) => {
+    limitPacketSize(conn, maxPacketBytes, (size) =>
+      log.warn({ size, limit: maxPacketBytes }, 'MQTT packet over the size limit; connection closed'),
+    );
+    aedes.handle(conn, req);
+  };
   const onSocket = (socket: Socket) => {
     socket.setNoDelay(true);
-    aedes.handle(socket);
+    handle(socket);
   };
   const tcp = createNetServer({ noDelay: true }, onSocket);
   const tls = options.tls
@@ -244,7 +256,7 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
         },
         (socket) => {
           socket.setNoDelay(true);
-          aedes.handle(socket);
+          handle(socket);
         },
       )
     : undefined;
@@ -262,7 +274,7 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
     wss.on('connection', (ws, req: IncomingMessage) => {
       const stream = createWebSocketStream(ws);
       stream.on('error', () => ws.terminate());
-      aedes.handle(stream, req);
+      handle(stream, req);
     });
   }
 

@@ -13,6 +13,7 @@ import { createBroker, readPem, type Broker, type BrokerHooks } from '../broker/
 import { createExternalBroker } from '../broker/external.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
+import { createSecurity, type SecurityOptions } from './security.js';
 
 export interface FleetJobsOptions {
   config: Config;
@@ -24,6 +25,8 @@ export interface FleetJobsOptions {
   deviceRateLimit?: RateLimit;
   /** Device identity hooks (per-thing secrets, topic ACLs); see broker/index.ts. */
   brokerHooks?: Pick<BrokerHooks, 'authenticate' | 'authorizeSubscribe'>;
+  /** Master key and first-admin-key callback; see src/security.ts. */
+  security?: SecurityOptions;
 }
 
 export interface Addresses {
@@ -75,13 +78,17 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     outboxWritten: () => dispatcher.kick(),
     metrics: createMetrics(),
   };
+  const security = await createSecurity(config, deps, options.security ?? {});
   const router = createDeviceRouter(
     deps,
     options.deviceRateLimit ? { rateLimit: options.deviceRateLimit } : {},
   );
   const hooks: BrokerHooks = {
+    // Device identity (mTLS CN or thing name + secret) and the topic ACL; hooks given by a caller take precedence.
+    ...security.brokerHooks(),
     ...options.brokerHooks,
-    inspectPublish: (client, topic) => router.inspect(topic, client.identity).action,
+    inspectPublish: (client, topic) =>
+      security.canPublish(client.identity, topic) ? router.inspect(topic, client.identity).action : 'refuse',
     answer: (_client, topic, payload) => router.handle(topic, payload),
     isPrivateTopic: (topic) => router.isReplyTopic(topic),
   };
@@ -110,7 +117,14 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     topics: deps.topics,
     publish: (topic, payload, qos) => broker.publish(topic, payload, qos),
   });
-  const http = await buildApp({ ...deps, isReady: () => ready }, { logger: log });
+  const http = await buildApp(
+    {
+      ...deps,
+      isReady: () => ready,
+      auth: { mode: config.authMode, operatorKeys: security.operatorKeys, masterKey: security.masterKey },
+    },
+    { logger: log },
+  );
   const addresses: Addresses = { http: '', mqtt: '' };
 
   return {
@@ -122,6 +136,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     async start() {
       const result = await migrate(db);
       if (result.applied.length > 0) log.info({ applied: result.applied }, 'migrations applied');
+      await security.start();
       try {
         await http.listen({ host: config.httpHost, port: config.httpPort });
       } catch (err) {

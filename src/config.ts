@@ -8,6 +8,8 @@ import { validateTopicRoot, DEFAULT_TOPIC_ROOT } from './protocol/topics.js';
 export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
+  /** FLEETJOBS_MASTER_KEY: base64 or hex, at least 32 bytes; unset -> FLEETJOBS_DATA_DIR/master.key. */
+  masterKey: string | undefined;
   httpHost: string;
   httpPort: number;
   mqttHost: string;
@@ -35,6 +37,7 @@ type Source = Record<string, string | undefined>;
 const VARS = [
   'DATABASE_URL',
   'FLEETJOBS_DATA_DIR',
+  'FLEETJOBS_MASTER_KEY',
   'HTTP_HOST',
   'HTTP_PORT',
   'MQTT_HOST',
@@ -136,6 +139,7 @@ export function loadConfig(env: Source, flags: Source = {}): Config {
   const config: Config = {
     databaseUrl,
     dataDir: get('FLEETJOBS_DATA_DIR') ?? './data',
+    masterKey: get('FLEETJOBS_MASTER_KEY'),
     httpHost: get('HTTP_HOST') ?? '127.0.0.1',
     httpPort: port('HTTP_PORT', get('HTTP_PORT'), 8080) as number,
     mqttHost: get('MQTT_HOST') ?? '127.0.0.1',

@@ -5,13 +5,25 @@ import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '../protocol/limits.js';
 import { installErrorHandler } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
+import { eventRoutes } from './routes/events.js';
+import { controlPlaneRoutes } from './routes/control-plane.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { dashboardRoutes } from './routes/dashboard.js';
 import type { ServiceDeps } from '../service/deps.js';
+import type { OperatorKeyResolver } from '../service/operator-keys.js';
+import { installAuth } from './auth.js';
+import { credentialRoutes } from './routes/credentials.js';
+import { operatorKeyRoutes } from './routes/operator-keys.js';
 
 export interface HttpDeps extends ServiceDeps {
   /** True once the broker and workers are up; /readyz reports it. */
   isReady: () => boolean;
+  /** Operator authentication (src/http/auth.ts); absent means AUTH_MODE=off. */
+  auth?: {
+    mode: 'required' | 'off';
+    operatorKeys: OperatorKeyResolver | undefined;
+    masterKey: Buffer | undefined;
+  };
 }
 
 /** [STYLE] The operator API as an app that never listens by itself: tests drive it through inject(). */
@@ -25,6 +37,11 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     },
   });
   installErrorHandler(app);
+  installAuth(app, {
+    mode: deps.auth?.mode ?? 'off',
+    resolver: deps.auth?.operatorKeys,
+    clock: deps.clock,
+  });
   await app.register(swagger, {
     openapi: {
       info: {
@@ -36,7 +53,11 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes(deps));
+  await app.register(controlPlaneRoutes(deps));
+  await app.register(credentialRoutes(deps));
+  if (deps.auth?.masterKey !== undefined) await app.register(operatorKeyRoutes(deps, deps.auth.masterKey));
   await app.register(metricsRoutes(deps));
+  await app.register(eventRoutes(deps));
   await app.register(dashboardRoutes);
   return app;
 }

@@ -34,6 +34,21 @@ export const LIMITS = {
   DEFAULT_LIST_RESULTS: 50,
   MAX_DOCUMENT_PARAMETER_VALUE_CHARS: 30_720,
   MAX_SUBSTITUTIONS_PER_DOCUMENT: 10,
+  /** Whole MQTT packet in bytes: a full payload plus topic and headers; a larger packet closes the connection. */
+  MAX_MQTT_PACKET_BYTES: 132_096,
+  /** Device requests per second per thing, sustained; more are answered with RequestThrottled. */
+  DEVICE_REQUESTS_PER_SECOND: 20,
+  /** Device requests a thing may send at once before the per-second rate applies. */
+  DEVICE_REQUEST_BURST: 40,
+  /** Operator REST requests per second per key (or per address without a key); more get 429. */
+  OPERATOR_REQUESTS_PER_SECOND: 100,
+  OPERATOR_REQUEST_BURST: 200,
+  /** A SigV4 request dated further than this from the server clock is refused (replay window). */
+  SIGV4_MAX_CLOCK_SKEW_SECONDS: 300,
+  /** ACTIVE secrets one thing may hold at once: two, so a rotation can overlap. */
+  MAX_ACTIVE_CREDENTIALS_PER_THING: 2,
+  /** Length of a device password or operator secret accepted for checking; longer is refused unhashed. */
+  MAX_SECRET_CHARS: 256,
 } as const;
 
 export const JOB_ID_PATTERN = '^[a-zA-Z0-9_-]{1,64}$';

@@ -1,0 +1,235 @@
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LIMITS } from '../protocol/limits.js';
+import type { OperatorKeyResolver, OperatorPrincipal } from '../service/operator-keys.js';
+import type { OperatorRole } from '../store/operator-keys.js';
+import { createRateLimiter, type RateLimit } from '../service/token-bucket.js';
+import { sendError } from './error-handler.js';
+import {
+  EMPTY_SHA256,
+  computeSignature,
+  parseAmzDate,
+  parseSigV4Authorization,
+  signatureMatches,
+  type SigV4Authorization,
+} from './sigv4.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The operator key the request authenticated with (AUTH_MODE=off: a local admin). */
+    principal: OperatorPrincipal | undefined;
+  }
+}
+
+export interface AuthOptions {
+  mode: 'required' | 'off';
+  resolver: OperatorKeyResolver | undefined;
+  clock: () => Date;
+  rateLimit?: RateLimit;
+  maxClockSkewSeconds?: number;
+}
+
+/**
+ * Routes open without a key: probes carry no credentials, and the dashboard page and OpenAPI UI are static (the
+ * dashboard sends the key with each API call it makes). They reveal no fleet data.
+ */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/']);
+const LOCAL_ADMIN: OperatorPrincipal = { accessKeyId: 'local', role: 'admin' };
+
+/**
+ * [SPEC 5] viewer: read-only; operator: jobs, templates, things, groups and device credentials; admin: all,
+ * including operator keys. Decided on the matched route pattern, never on the raw URL, so an encoded path
+ * cannot route to one resource while the check sees another.
+ */
+export function roleAllows(role: OperatorRole, method: string, route: string | undefined): boolean {
+  const r = route ?? '';
+  if (r === '/operator-keys' || r.startsWith('/operator-keys/')) return role === 'admin';
+  if (role !== 'viewer') return true;
+  if (/^\/things\/[^/]+\/credentials/.test(r)) return false;
+  return method === 'GET' || method === 'HEAD';
+}
+
+interface PendingSigV4 {
+  auth: SigV4Authorization;
+  amzDate: string;
+  secret: string;
+  principal: OperatorPrincipal;
+  /** The signed x-amz-content-sha256, if the client sent one. */
+  claimedHash: string | undefined;
+}
+
+const pendingSig = new WeakMap<FastifyRequest, PendingSigV4>();
+const bodyHash = new WeakMap<FastifyRequest, { digest?: string }>();
+
+function hasBody(request: FastifyRequest): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/**
+ * Installs operator authentication on the root instance: `Authorization: Bearer <accessKeyId>.<secret>` or an
+ * AWS SigV4 signature made with the key's access key id and secret. Failures are 401 (no or bad credentials),
+ * 403 (role), 429 (rate). A SigV4 body is hashed as it is read and checked before the handler runs.
+ */
+export function installAuth(app: FastifyInstance, options: AuthOptions): void {
+  const skew = (options.maxClockSkewSeconds ?? LIMITS.SIGV4_MAX_CLOCK_SKEW_SECONDS) * 1000;
+  const limiter = createRateLimiter(
+    options.rateLimit ?? {
+      ratePerSecond: LIMITS.OPERATOR_REQUESTS_PER_SECOND,
+      burst: LIMITS.OPERATOR_REQUEST_BURST,
+    },
+  );
+  app.decorateRequest('principal', undefined);
+
+  const throttled = (reply: FastifyReply, key: string) =>
+    sendError(
+      reply.header('retry-after', String(limiter.retryAfterSeconds(key))),
+      'Throttled',
+      'Too many requests for this key; retry after the number of seconds in Retry-After.',
+    );
+  // A caller without valid credentials spends the bucket of its address, so guessing keys is throttled too.
+  const unauthorized = (request: FastifyRequest, reply: FastifyReply, message: string) => {
+    const key = `ip:${request.ip}`;
+    if (!limiter.take(key)) return throttled(reply, key);
+    return sendError(reply, 'Unauthorized', message);
+  };
+  const admit = (request: FastifyRequest, reply: FastifyReply, principal: OperatorPrincipal) => {
+    if (!roleAllows(principal.role, request.method, request.routeOptions.url)) {
+      return sendError(
+        reply,
+        'Forbidden',
+        `the ${principal.role} role may not ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}; use a key with a broader role`,
+      );
+    }
+    if (!limiter.take(`key:${principal.accessKeyId}`))
+      return throttled(reply, `key:${principal.accessKeyId}`);
+    request.principal = principal;
+    return undefined;
+  };
+
+  app.addHook('onRequest', async (request, reply) => {
+    const route = request.routeOptions.url;
+    if (route !== undefined && (PUBLIC_ROUTES.has(route) || route === '/docs' || route.startsWith('/docs/')))
+      return;
+    if (options.mode === 'off') {
+      request.principal = LOCAL_ADMIN;
+      return;
+    }
+    if (options.resolver === undefined) {
+      return unauthorized(request, reply, 'no operator keys can be checked: the server has no master key');
+    }
+    const resolver = options.resolver;
+    const header = request.headers.authorization;
+    if (header === undefined || header === '') {
+      return unauthorized(request, reply, 'send Authorization: Bearer <key> or sign the request with SigV4');
+    }
+    if (header.startsWith('Bearer ')) {
+      const principal = await resolver.byBearer(header.slice('Bearer '.length).trim());
+      if (principal === undefined) return unauthorized(request, reply, 'the key is not valid or was revoked');
+      return admit(request, reply, principal);
+    }
+    const auth = parseSigV4Authorization(header);
+    if (auth === undefined) {
+      return unauthorized(
+        request,
+        reply,
+        'Authorization is neither Bearer nor a well-formed AWS4-HMAC-SHA256 signature',
+      );
+    }
+    const amzDate = request.headers['x-amz-date'];
+    const signedAt = typeof amzDate === 'string' ? parseAmzDate(amzDate) : undefined;
+    if (typeof amzDate !== 'string' || signedAt === undefined || !auth.signedHeaders.includes('x-amz-date')) {
+      return unauthorized(
+        request,
+        reply,
+        'a SigV4 request must sign an X-Amz-Date header (yyyymmddThhmmssZ)',
+      );
+    }
+    if (!auth.signedHeaders.includes('host') || amzDate.slice(0, 8) !== auth.date) {
+      return unauthorized(
+        request,
+        reply,
+        'the signature must cover host, and its scope date must match X-Amz-Date',
+      );
+    }
+    if (Math.abs(options.clock().getTime() - signedAt.getTime()) > skew) {
+      return unauthorized(
+        request,
+        reply,
+        `X-Amz-Date is more than ${skew / 1000} s from the server clock; sign again with a correct clock`,
+      );
+    }
+    const key = await resolver.secretFor(auth.accessKeyId);
+    if (key === undefined)
+      return unauthorized(request, reply, 'the access key id is not valid or was revoked');
+    const claimed = request.headers['x-amz-content-sha256'];
+    if (claimed !== undefined && (typeof claimed !== 'string' || !/^[0-9a-f]{64}$/.test(claimed))) {
+      return unauthorized(request, reply, 'x-amz-content-sha256 must be the hex SHA-256 of the body');
+    }
+    const pending: PendingSigV4 = {
+      auth,
+      amzDate,
+      secret: key.secret,
+      principal: key.principal,
+      claimedHash: claimed,
+    };
+    if (!hasBody(request)) {
+      if (claimed !== undefined && claimed !== EMPTY_SHA256) {
+        return unauthorized(request, reply, 'x-amz-content-sha256 does not match the body');
+      }
+      return verify(request, reply, pending, EMPTY_SHA256);
+    }
+    // The signature can only be checked once the body is read: preParsing hashes it, preValidation checks.
+    pendingSig.set(request, pending);
+    return undefined;
+  });
+
+  const verify = (request: FastifyRequest, reply: FastifyReply, p: PendingSigV4, payloadHash: string) => {
+    if (p.claimedHash !== undefined && p.claimedHash !== payloadHash) {
+      return unauthorized(request, reply, 'x-amz-content-sha256 does not match the body');
+    }
+    const expected = computeSignature(
+      { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, payloadHash },
+      p.auth,
+      p.amzDate,
+      p.secret,
+    );
+    if (!signatureMatches(expected, p.auth.signature)) {
+      return unauthorized(
+        request,
+        reply,
+        'the SigV4 signature does not match the request; check the secret and clock',
+      );
+    }
+    return admit(request, reply, p.principal);
+  };
+
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    if (!pendingSig.has(request)) return payload;
+    const state: { digest?: string } = {};
+    bodyHash.set(request, state);
+    const hash = createHash('sha256');
+    const source = payload as Readable;
+    const hashed = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        cb(null, chunk);
+      },
+      flush(cb) {
+        state.digest = hash.digest('hex');
+        cb();
+      },
+    });
+    source.on('error', (err) => hashed.destroy(err));
+    return source.pipe(hashed);
+  });
+
+  app.addHook('preValidation', async (request, reply) => {
+    const pending = pendingSig.get(request);
+    if (pending === undefined) return;
+    pendingSig.delete(request);
+    return verify(request, reply, pending, bodyHash.get(request)?.digest ?? EMPTY_SHA256);
+  });
+}
