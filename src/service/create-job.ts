@@ -1,10 +1,25 @@
 import { FleetJobsError } from '../protocol/errors.js';
-import { LIMITS } from '../protocol/limits.js';
-import { parseTarget } from '../protocol/arns.js';
+import { parseJobTemplateArn, buildArn } from '../protocol/arns.js';
 import { insertExecutionsForTargets, insertJob, selectMissingTargets } from '../store/jobs.js';
-import { afterExecutionsChanged } from '../store/notifications.js';
-import type { JobRow, TargetSelection, TimeoutConfig } from '../store/rows.js';
+import { afterExecutionsChanged, type ExecutionChange } from '../store/notifications.js';
+import { lockThingGroups } from '../store/things.js';
+import { selectJobTemplate } from '../store/templates.js';
+import type { Queryable } from '../store/db.js';
+import type { JobRow, RetryConfig, TargetSelection, TimeoutConfig } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
+import {
+  checkAbortConfig,
+  checkRetryConfig,
+  checkRolloutConfig,
+  checkSchedulingConfig,
+  documentPlaceholders,
+  parseDocument,
+  parseTargets,
+  substituteParameters,
+  type DeclaredParameter,
+} from './job-validation.js';
+
+export { parseDocument } from './job-validation.js';
 
 export interface CreateJobInput {
   jobId: string;
@@ -14,51 +29,152 @@ export interface CreateJobInput {
   description?: string;
   targetSelection?: TargetSelection;
   timeoutConfig?: TimeoutConfig;
-  jobExecutionsRetryConfig?: object;
-  jobExecutionsRolloutConfig?: object;
-  abortConfig?: object;
-  schedulingConfig?: object;
-  presignedUrlConfig?: object;
+  jobExecutionsRetryConfig?: RetryConfig;
+  jobExecutionsRolloutConfig?: Record<string, unknown>;
+  abortConfig?: Record<string, unknown>;
+  schedulingConfig?: Record<string, unknown>;
+  presignedUrlConfig?: Record<string, unknown>;
   jobTemplateArn?: string;
   documentParameters?: Record<string, string>;
   namespaceId?: string;
 }
 
+/** Targets split into thing and group names (ARN or short form); an unparsable target is InvalidRequest. */
 export function splitTargets(
   deps: ServiceDeps,
   targets: readonly string[],
 ): { things: string[]; groups: string[] } {
-  const things: string[] = [];
-  const groups: string[] = [];
-  for (const t of targets) {
-    const parsed = parseTarget(t, deps.arn);
-    if ('error' in parsed) throw new FleetJobsError('InvalidRequest', parsed.error);
-    (parsed.type === 'thing' ? things : groups).push(parsed.name);
-  }
+  const { things, groups } = parseTargets(deps, targets);
   return { things, groups };
 }
 
-export function parseDocument(document: string): unknown {
-  if (document.length > LIMITS.MAX_JOB_DOCUMENT_CHARS) {
-    throw new FleetJobsError(
-      'InvalidRequest',
-      `document is ${document.length} characters; the limit is ${LIMITS.MAX_JOB_DOCUMENT_CHARS}`,
-    );
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(document);
-  } catch {
-    throw new FleetJobsError('InvalidRequest', 'document must be a JSON object in a string');
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new FleetJobsError('InvalidRequest', 'document must be a JSON object in a string');
-  }
-  return parsed;
+export function minutesAfter(now: Date, minutes: number | undefined): Date | null {
+  return minutes === undefined ? null : new Date(now.getTime() + minutes * 60_000);
 }
 
-function minutesAfter(now: Date, minutes: number | undefined): Date | null {
-  return minutes === undefined ? null : new Date(now.getTime() + minutes * 60_000);
+/** The queued deadline of an execution created now for this job ([SPEC 4] queuedTimeoutInMinutes). */
+export function queuedDeadlineFor(job: Pick<JobRow, 'timeoutConfig'>, now: Date): Date | null {
+  return minutesAfter(now, job.timeoutConfig?.queuedTimeoutInMinutes);
+}
+
+/** Throws ResourceNotFound naming every target that does not exist. */
+export async function checkTargetsExist(db: Queryable, things: string[], groups: string[]): Promise<void> {
+  const missing = await selectMissingTargets(db, things, groups);
+  if (missing.things.length > 0 || missing.groups.length > 0) {
+    const names = [
+      ...missing.things.map((n) => `thing/${n}`),
+      ...missing.groups.map((n) => `thinggroup/${n}`),
+    ];
+    throw new FleetJobsError('ResourceNotFound', `targets do not exist: ${names.join(', ')}`);
+  }
+}
+
+/**
+ * Fan-out: executions for every thing the targets expand to (groups expanded, duplicates removed), by set-based
+ * SQL in the caller's transaction. A CONTINUOUS job first takes its groups' row locks exclusively, so a thing
+ * joining one of them meanwhile either is expanded here or, once this commits, sees the job and gets its
+ * execution (thing-groups.ts). The rollout and scheduling workers adjust this block (SCHEDULED jobs, rate
+ * limits: rollout_pending).
+ */
+export async function fanOutJob(
+  tx: Queryable,
+  job: JobRow,
+  targets: { things: string[]; groups: string[] },
+  now: Date,
+): Promise<ExecutionChange[]> {
+  if (job.targetSelection === 'CONTINUOUS') await lockThingGroups(tx, targets.groups, 'update');
+  return insertExecutionsForTargets(
+    tx,
+    {
+      jobId: job.jobId,
+      thingNames: targets.things,
+      groupNames: targets.groups,
+      queuedDeadline: queuedDeadlineFor(job, now),
+    },
+    now,
+  );
+}
+
+interface PreparedJob {
+  document: string;
+  targets: { arns: string[]; things: string[]; groups: string[] };
+  config: {
+    timeoutConfig?: TimeoutConfig | undefined;
+    jobExecutionsRetryConfig?: RetryConfig | undefined;
+    jobExecutionsRolloutConfig?: Record<string, unknown> | undefined;
+    abortConfig?: Record<string, unknown> | undefined;
+    presignedUrlConfig?: Record<string, unknown> | undefined;
+  };
+  jobTemplateArn: string | null;
+  documentSource: string | null;
+}
+
+/** Every check that needs no transaction: fields, template merge and parameter substitution, targets. */
+async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): Promise<PreparedJob> {
+  const targets = parseTargets(deps, input.targets);
+  let document = input.document;
+  let documentSource = input.documentSource ?? null;
+  let jobTemplateArn: string | null = null;
+  const config: PreparedJob['config'] = {
+    timeoutConfig: input.timeoutConfig,
+    jobExecutionsRetryConfig: input.jobExecutionsRetryConfig,
+    jobExecutionsRolloutConfig: input.jobExecutionsRolloutConfig,
+    abortConfig: input.abortConfig,
+    presignedUrlConfig: input.presignedUrlConfig,
+  };
+  if (input.jobTemplateArn !== undefined) {
+    const parsed = parseJobTemplateArn(input.jobTemplateArn, deps.arn);
+    if ('error' in parsed) throw new FleetJobsError('InvalidRequest', parsed.error);
+    const template = await selectJobTemplate(deps.db, parsed.jobTemplateId);
+    if (!template) {
+      throw new FleetJobsError('ResourceNotFound', `job template ${parsed.jobTemplateId} does not exist`);
+    }
+    jobTemplateArn = buildArn(deps.arn, 'jobtemplate', template.jobTemplateId);
+    // [DOC job-templates-cli] CreateJob's own fields override the template's.
+    for (const key of Object.keys(config) as (keyof PreparedJob['config'])[]) {
+      if (config[key] === undefined && template.config[key] !== undefined) {
+        (config as Record<string, unknown>)[key] = template.config[key];
+      }
+    }
+    document ??= template.document ?? undefined;
+    documentSource ??= template.documentSource;
+    const declared = (template.config.documentParameters ?? null) as DeclaredParameter[] | null;
+    const params = declared ?? placeholdersAsRequired(template.document ?? '');
+    const fromTemplate = input.document === undefined;
+    if (
+      document !== undefined &&
+      (input.documentParameters !== undefined || (fromTemplate && params.length > 0))
+    ) {
+      document = substituteParameters(document, params, input.documentParameters ?? {});
+    }
+  } else if (input.documentParameters !== undefined) {
+    throw new FleetJobsError(
+      'InvalidRequest',
+      'documentParameters needs a jobTemplateArn whose document uses them',
+    );
+  }
+  if (document === undefined) {
+    throw new FleetJobsError(
+      'InvalidRequest',
+      documentSource !== null
+        ? 'documentSource (S3) is not supported: send the document itself in document'
+        : 'document is required (or a jobTemplateArn whose template has one)',
+    );
+  }
+  parseDocument(document);
+  const timeout = config.timeoutConfig;
+  checkRetryConfig(
+    config.jobExecutionsRetryConfig,
+    timeout?.inProgressTimeoutInMinutes !== undefined || timeout?.queuedTimeoutInMinutes !== undefined,
+  );
+  checkRolloutConfig(config.jobExecutionsRolloutConfig);
+  checkAbortConfig(config.abortConfig);
+  checkSchedulingConfig(input.schedulingConfig, now);
+  return { document, targets, config, jobTemplateArn, documentSource };
+}
+
+function placeholdersAsRequired(document: string): DeclaredParameter[] {
+  return documentPlaceholders(document).map((key) => ({ key }));
 }
 
 /**
@@ -67,20 +183,9 @@ function minutesAfter(now: Date, minutes: number | undefined): Date | null {
  * the same transaction.
  */
 export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promise<JobRow> {
-  if (input.document === undefined) {
-    throw new FleetJobsError('InvalidRequest', 'document is required (or a jobTemplateArn that has one)');
-  }
-  parseDocument(input.document);
-  const { things, groups } = splitTargets(deps, input.targets);
-  const missing = await selectMissingTargets(deps.db, things, groups);
-  if (missing.things.length > 0 || missing.groups.length > 0) {
-    const names = [
-      ...missing.things.map((n) => `thing/${n}`),
-      ...missing.groups.map((n) => `thinggroup/${n}`),
-    ];
-    throw new FleetJobsError('ResourceNotFound', `targets do not exist: ${names.join(', ')}`);
-  }
   const now = deps.clock();
+  const p = await prepareJob(deps, input, now);
+  await checkTargetsExist(deps.db, p.targets.things, p.targets.groups);
   const job = await deps.db.transaction(async (tx) => {
     const row = await insertJob(
       tx,
@@ -88,33 +193,24 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
         jobId: input.jobId,
         status: 'IN_PROGRESS',
         targetSelection: input.targetSelection ?? 'SNAPSHOT',
-        targets: input.targets,
-        document: input.document as string,
-        documentSource: input.documentSource ?? null,
+        targets: p.targets.arns,
+        document: p.document,
+        documentSource: p.documentSource,
         description: input.description ?? null,
-        jobTemplateArn: input.jobTemplateArn ?? null,
+        jobTemplateArn: p.jobTemplateArn,
         documentParameters: input.documentParameters ?? null,
-        timeoutConfig: input.timeoutConfig ?? null,
-        retryConfig: input.jobExecutionsRetryConfig ?? null,
-        rolloutConfig: input.jobExecutionsRolloutConfig ?? null,
-        abortConfig: input.abortConfig ?? null,
+        timeoutConfig: p.config.timeoutConfig ?? null,
+        retryConfig: p.config.jobExecutionsRetryConfig ?? null,
+        rolloutConfig: p.config.jobExecutionsRolloutConfig ?? null,
+        abortConfig: p.config.abortConfig ?? null,
         schedulingConfig: input.schedulingConfig ?? null,
-        presignedUrlConfig: input.presignedUrlConfig ?? null,
+        presignedUrlConfig: p.config.presignedUrlConfig ?? null,
         namespaceId: input.namespaceId ?? null,
         rolloutPending: false,
       },
       now,
     );
-    const changes = await insertExecutionsForTargets(
-      tx,
-      {
-        jobId: input.jobId,
-        thingNames: things,
-        groupNames: groups,
-        queuedDeadline: minutesAfter(now, input.timeoutConfig?.queuedTimeoutInMinutes),
-      },
-      now,
-    );
+    const changes = await fanOutJob(tx, row, p.targets, now);
     await afterExecutionsChanged(tx, changes, now);
     return row;
   });

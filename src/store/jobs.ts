@@ -194,3 +194,152 @@ export async function countThingsByStatus(db: Queryable, jobId: string): Promise
     numberOfTimedOutThings: n('TIMED_OUT'),
   };
 }
+
+export interface JobListFilter {
+  status?: JobStatus | undefined;
+  targetSelection?: TargetSelection | undefined;
+  /** A target ARN the job must name (ListJobs thingGroupName / thingGroupId). */
+  targetArn?: string | undefined;
+  namespaceId?: string | undefined;
+}
+
+/** A page of jobs, newest first, after the (createdAt, jobId) key of the previous page's last job. */
+export async function selectJobsPage(
+  db: Queryable,
+  args: JobListFilter & { after: { createdAt: Date; jobId: string } | null; limit: number },
+): Promise<JobRow[]> {
+  return db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs
+     WHERE ($1::text IS NULL OR status = $1)
+       AND ($2::text IS NULL OR target_selection = $2)
+       AND ($3::text IS NULL OR $3 = ANY(targets))
+       AND ($4::text IS NULL OR namespace_id = $4)
+       AND ($5::timestamptz IS NULL OR (created_at, job_id) < ($5, $6::text))
+     ORDER BY created_at DESC, job_id DESC LIMIT $7`,
+    [
+      args.status ?? null,
+      args.targetSelection ?? null,
+      args.targetArn ?? null,
+      args.namespaceId ?? null,
+      args.after?.createdAt ?? null,
+      args.after?.jobId ?? null,
+      args.limit,
+    ],
+  );
+}
+
+/**
+ * IN_PROGRESS CONTINUOUS jobs that name one of the target ARNs, share-locked so that a concurrent CancelJob or
+ * DeleteJob waits for the caller's new executions (and the caller, once it gets the lock, sees the job as it is).
+ */
+export async function selectContinuousJobsTargeting(
+  tx: Queryable,
+  targetArns: readonly string[],
+): Promise<JobRow[]> {
+  if (targetArns.length === 0) return [];
+  return tx.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM jobs
+     WHERE status = 'IN_PROGRESS' AND target_selection = 'CONTINUOUS' AND targets && $1::text[]
+     ORDER BY job_id FOR SHARE`,
+    [targetArns],
+  );
+}
+
+/** CancelJob's change to the job row, guarded by the statuses it may start from and the version read. */
+export async function updateJobCanceled(
+  tx: Queryable,
+  args: {
+    jobId: string;
+    fromStatuses: readonly JobStatus[];
+    version: number;
+    force: boolean;
+    reasonCode: string | null;
+    comment: string | null;
+  },
+  now: Date,
+): Promise<JobRow | undefined> {
+  const rows = await tx.query<JobRow>(
+    `UPDATE jobs SET status = 'CANCELED', force_canceled = force_canceled OR $4,
+       reason_code = coalesce($5, reason_code), comment = coalesce($6, comment), rollout_pending = false,
+       completed_at = coalesce(completed_at, $7), last_updated_at = $7, version = version + 1
+     WHERE job_id = $1 AND status = ANY($2::text[]) AND version = $3
+     RETURNING ${JOB_COLUMNS}`,
+    [args.jobId, args.fromStatuses, args.version, args.force, args.reasonCode, args.comment, now],
+  );
+  return rows[0];
+}
+
+export interface JobConfigPatch {
+  description?: string | undefined;
+  presignedUrlConfig?: object | undefined;
+  rolloutConfig?: object | undefined;
+  abortConfig?: object | undefined;
+  timeoutConfig?: object | undefined;
+  retryConfig?: object | undefined;
+}
+
+/** UpdateJob: sets the given fields, guarded by the version read; absent fields keep their value. */
+export async function updateJobConfig(
+  tx: Queryable,
+  args: { jobId: string; version: number; patch: JobConfigPatch },
+  now: Date,
+): Promise<JobRow | undefined> {
+  const p = args.patch;
+  const rows = await tx.query<JobRow>(
+    `UPDATE jobs SET
+       description = CASE WHEN $3 THEN $4 ELSE description END,
+       presigned_url_config = CASE WHEN $5 THEN $6::jsonb ELSE presigned_url_config END,
+       rollout_config = CASE WHEN $7 THEN $8::jsonb ELSE rollout_config END,
+       abort_config = CASE WHEN $9 THEN $10::jsonb ELSE abort_config END,
+       timeout_config = CASE WHEN $11 THEN $12::jsonb ELSE timeout_config END,
+       retry_config = CASE WHEN $13 THEN $14::jsonb ELSE retry_config END,
+       last_updated_at = $15, version = version + 1
+     WHERE job_id = $1 AND version = $2 AND status <> 'DELETION_IN_PROGRESS'
+     RETURNING ${JOB_COLUMNS}`,
+    [
+      args.jobId,
+      args.version,
+      p.description !== undefined,
+      p.description ?? null,
+      p.presignedUrlConfig !== undefined,
+      p.presignedUrlConfig ?? null,
+      p.rolloutConfig !== undefined,
+      p.rolloutConfig ?? null,
+      p.abortConfig !== undefined,
+      p.abortConfig ?? null,
+      p.timeoutConfig !== undefined,
+      p.timeoutConfig ?? null,
+      p.retryConfig !== undefined,
+      p.retryConfig ?? null,
+      now,
+    ],
+  );
+  return rows[0];
+}
+
+/** AssociateTargetsWithJob: appends targets not yet named, guarded by status and version. */
+export async function updateJobAddTargets(
+  tx: Queryable,
+  args: { jobId: string; version: number; targets: readonly string[]; comment: string | null },
+  now: Date,
+): Promise<JobRow | undefined> {
+  const rows = await tx.query<JobRow>(
+    `UPDATE jobs SET
+       targets = targets || ARRAY(SELECT t FROM unnest($3::text[]) WITH ORDINALITY AS u(t, i)
+                                  WHERE NOT (t = ANY(targets)) ORDER BY i),
+       comment = coalesce($4, comment), last_updated_at = $5, version = version + 1
+     WHERE job_id = $1 AND version = $2 AND status = 'IN_PROGRESS' AND target_selection = 'CONTINUOUS'
+     RETURNING ${JOB_COLUMNS}`,
+    [args.jobId, args.version, args.targets, args.comment, now],
+  );
+  return rows[0];
+}
+
+/** Deletes a job row (its executions go with it), guarded by the version read. */
+export async function deleteJobRow(tx: Queryable, jobId: string, version: number): Promise<boolean> {
+  const rows = await tx.query(`DELETE FROM jobs WHERE job_id = $1 AND version = $2 RETURNING job_id`, [
+    jobId,
+    version,
+  ]);
+  return rows.length > 0;
+}

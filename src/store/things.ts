@@ -94,3 +94,137 @@ export async function insertGroupMembers(
   );
   return rows.map((r) => r.thingName);
 }
+
+/** A page of things in name order, after the given name; limit + 1 rows tell the caller whether more follow. */
+export async function selectThingsPage(
+  db: Queryable,
+  args: {
+    after: string | null;
+    limit: number;
+    attributeName?: string | undefined;
+    attributeValue?: string | undefined;
+    thingTypeName?: string | undefined;
+  },
+): Promise<ThingRow[]> {
+  return db.query<ThingRow>(
+    `SELECT ${THING_COLUMNS} FROM things
+     WHERE ($1::text IS NULL OR thing_name > $1)
+       AND ($2::text IS NULL OR attributes ? $2)
+       AND ($3::text IS NULL OR attributes ->> $2 = $3)
+       AND ($4::text IS NULL OR thing_type_name = $4)
+     ORDER BY thing_name LIMIT $5`,
+    [
+      args.after,
+      args.attributeName ?? null,
+      args.attributeValue ?? null,
+      args.thingTypeName ?? null,
+      args.limit,
+    ],
+  );
+}
+
+/** Deletes a thing (its memberships go with it); the thing must be locked. Returns false if it was not there. */
+export async function deleteThingRow(tx: Queryable, thingName: string): Promise<boolean> {
+  const rows = await tx.query(`DELETE FROM things WHERE thing_name = $1 RETURNING thing_name`, [thingName]);
+  return rows.length > 0;
+}
+
+export async function selectThingGroupsPage(
+  db: Queryable,
+  args: { after: string | null; limit: number; namePrefixFilter?: string | undefined },
+): Promise<ThingGroupRow[]> {
+  return db.query<ThingGroupRow>(
+    `SELECT ${GROUP_COLUMNS} FROM thing_groups
+     WHERE ($1::text IS NULL OR thing_group_name > $1)
+       AND ($2::text IS NULL OR starts_with(thing_group_name, $2))
+     ORDER BY thing_group_name LIMIT $3`,
+    [args.after, args.namePrefixFilter ?? null, args.limit],
+  );
+}
+
+/**
+ * Locks thing groups, in name order, and returns those that exist. Membership changes take a share lock,
+ * CreateJob and AssociateTargetsWithJob of a CONTINUOUS job an exclusive one before expanding the groups: a thing
+ * joining a group at that moment then either is expanded by the job or sees the committed job and gets its
+ * execution. Lock order: thing groups, things, executions, jobs.
+ */
+export async function lockThingGroups(
+  tx: Queryable,
+  groupNames: readonly string[],
+  mode: 'share' | 'update',
+): Promise<string[]> {
+  if (groupNames.length === 0) return [];
+  const rows = await tx.query<{ thingGroupName: string }>(
+    `SELECT thing_group_name FROM thing_groups WHERE thing_group_name = ANY($1::text[])
+     ORDER BY thing_group_name FOR ${mode === 'share' ? 'SHARE' : 'UPDATE'}`,
+    [groupNames],
+  );
+  return rows.map((r) => r.thingGroupName);
+}
+
+export async function deleteThingGroupRow(tx: Queryable, thingGroupName: string): Promise<boolean> {
+  const rows = await tx.query(
+    `DELETE FROM thing_groups WHERE thing_group_name = $1 RETURNING thing_group_name`,
+    [thingGroupName],
+  );
+  return rows.length > 0;
+}
+
+/** Removes one membership; returns false if the thing was not a member. */
+export async function deleteGroupMember(
+  tx: Queryable,
+  thingGroupName: string,
+  thingName: string,
+): Promise<boolean> {
+  const rows = await tx.query(
+    `DELETE FROM thing_group_members WHERE thing_group_name = $1 AND thing_name = $2 RETURNING thing_name`,
+    [thingGroupName, thingName],
+  );
+  return rows.length > 0;
+}
+
+export async function selectGroupMemberNames(db: Queryable, thingGroupName: string): Promise<string[]> {
+  const rows = await db.query<{ thingName: string }>(
+    `SELECT thing_name FROM thing_group_members WHERE thing_group_name = $1 ORDER BY thing_name`,
+    [thingGroupName],
+  );
+  return rows.map((r) => r.thingName);
+}
+
+export async function selectGroupMembersPage(
+  db: Queryable,
+  args: { thingGroupName: string; after: string | null; limit: number },
+): Promise<string[]> {
+  const rows = await db.query<{ thingName: string }>(
+    `SELECT thing_name FROM thing_group_members
+     WHERE thing_group_name = $1 AND ($2::text IS NULL OR thing_name > $2)
+     ORDER BY thing_name LIMIT $3`,
+    [args.thingGroupName, args.after, args.limit],
+  );
+  return rows.map((r) => r.thingName);
+}
+
+/** The groups a thing is in, other than the one given. */
+export async function selectOtherGroupNamesOfThing(
+  db: Queryable,
+  thingName: string,
+  exceptGroup: string,
+): Promise<string[]> {
+  const rows = await db.query<{ thingGroupName: string }>(
+    `SELECT thing_group_name FROM thing_group_members WHERE thing_name = $1 AND thing_group_name <> $2
+     ORDER BY thing_group_name`,
+    [thingName, exceptGroup],
+  );
+  return rows.map((r) => r.thingGroupName);
+}
+
+export async function selectThingGroupById(
+  db: Queryable,
+  thingGroupId: string,
+): Promise<ThingGroupRow | undefined> {
+  const rows = await db.query<ThingGroupRow>(
+    `SELECT ${GROUP_COLUMNS} FROM thing_groups WHERE thing_group_id::text = $1`,
+    [thingGroupId],
+  );
+  return rows[0];
+}

@@ -1,0 +1,144 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { HttpDeps } from '../app.js';
+import {
+  executionStatus,
+  force,
+  jobId,
+  listQuery,
+  namespaceId,
+  statusDetails,
+  thingName,
+} from '../schemas/common.js';
+import type { ExecutionStatus } from '../../protocol/states.js';
+import {
+  describeJobExecution,
+  listJobExecutionsForJob,
+  listJobExecutionsForThing,
+} from '../../service/describe-jobs.js';
+import { cancelJobExecution } from '../../service/cancel-job-execution.js';
+import { deleteJobExecution } from '../../service/delete-job-execution.js';
+
+interface ExecutionParams {
+  thingName: string;
+  jobId: string;
+}
+const executionParams = {
+  type: 'object',
+  properties: { thingName, jobId },
+  required: ['thingName', 'jobId'],
+} as const;
+
+/** Job executions on the control plane: the two lists, DescribeJobExecution, CancelJobExecution, DeleteJobExecution. */
+export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
+  return async (app) => {
+    app.get<{
+      Params: { jobId: string };
+      Querystring: { status?: ExecutionStatus; maxResults?: number; nextToken?: string };
+    }>(
+      '/jobs/:jobId/things',
+      {
+        schema: {
+          summary: 'ListJobExecutionsForJob, in thing name order',
+          tags: ['executions'],
+          params: { type: 'object', properties: { jobId }, required: ['jobId'] },
+          querystring: { type: 'object', properties: { ...listQuery, status: executionStatus } },
+        },
+      },
+      async (request) => listJobExecutionsForJob(deps, { jobId: request.params.jobId, ...request.query }),
+    );
+
+    app.get<{
+      Params: { thingName: string };
+      Querystring: {
+        status?: ExecutionStatus;
+        jobId?: string;
+        namespaceId?: string;
+        maxResults?: number;
+        nextToken?: string;
+      };
+    }>(
+      '/things/:thingName/jobs',
+      {
+        schema: {
+          summary: 'ListJobExecutionsForThing, newest first',
+          tags: ['executions'],
+          params: { type: 'object', properties: { thingName }, required: ['thingName'] },
+          querystring: {
+            type: 'object',
+            properties: { ...listQuery, status: executionStatus, jobId, namespaceId },
+          },
+        },
+      },
+      async (request) =>
+        listJobExecutionsForThing(deps, { thingName: request.params.thingName, ...request.query }),
+    );
+
+    app.get<{ Params: ExecutionParams; Querystring: { executionNumber?: number } }>(
+      '/things/:thingName/jobs/:jobId',
+      {
+        schema: {
+          summary: 'DescribeJobExecution: the latest execution unless executionNumber is given',
+          tags: ['executions'],
+          params: executionParams,
+          querystring: { type: 'object', properties: { executionNumber: { type: 'integer', minimum: 0 } } },
+        },
+      },
+      async (request) =>
+        describeJobExecution(deps, {
+          ...request.params,
+          ...(request.query.executionNumber !== undefined
+            ? { executionNumber: request.query.executionNumber }
+            : {}),
+        }),
+    );
+
+    app.put<{
+      Params: ExecutionParams;
+      Querystring: { force: boolean };
+      Body: { expectedVersion?: number; statusDetails?: Record<string, string> };
+    }>(
+      '/things/:thingName/jobs/:jobId/cancel',
+      {
+        schema: {
+          summary: 'CancelJobExecution: QUEUED → CANCELED; IN_PROGRESS with force=true',
+          tags: ['executions'],
+          params: executionParams,
+          querystring: { type: 'object', properties: { force } },
+          body: {
+            type: 'object',
+            properties: { expectedVersion: { type: 'integer', minimum: 0 }, statusDetails },
+          },
+        },
+      },
+      async (request) => {
+        await cancelJobExecution(deps, {
+          ...request.params,
+          force: request.query.force,
+          expectedVersion: request.body.expectedVersion,
+          statusDetails: request.body.statusDetails,
+        });
+        return {};
+      },
+    );
+
+    app.delete<{ Params: ExecutionParams & { executionNumber: number }; Querystring: { force: boolean } }>(
+      '/things/:thingName/jobs/:jobId/executionNumber/:executionNumber',
+      {
+        schema: {
+          summary: 'DeleteJobExecution: terminal executions; QUEUED and IN_PROGRESS ones with force=true',
+          tags: ['executions'],
+          params: {
+            type: 'object',
+            properties: { thingName, jobId, executionNumber: { type: 'integer', minimum: 0 } },
+            required: ['thingName', 'jobId', 'executionNumber'],
+          },
+          querystring: { type: 'object', properties: { force, namespaceId } },
+        },
+      },
+      async (request) => {
+        await deleteJobExecution(deps, { ...request.params, force: request.query.force });
+        return {};
+      },
+    );
+  };
+}
