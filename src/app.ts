@@ -7,6 +7,8 @@ import { createPgliteDb, createPostgresDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { createTopicScheme } from './protocol/topics.js';
 import { buildApp } from './http/app.js';
+import { buildDevicePlaneApp } from './http/device-plane/app.js';
+import { createDevicePlaneAuth } from './http/device-plane/auth.js';
 import type { ServiceDeps } from './service/deps.js';
 import { createMetrics } from './service/metrics.js';
 import { createBroker, readPem, type Broker, type BrokerHooks } from '../broker/index.js';
@@ -31,6 +33,8 @@ export interface FleetJobsOptions {
 
 export interface Addresses {
   http: string;
+  /** The device HTTPS data plane, when DEVICE_HTTP_PORT is set. */
+  deviceHttp?: string;
   /** Embedded broker listeners (empty in external-broker mode). */
   mqtt: string;
   mqtts?: string;
@@ -125,6 +129,28 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     },
     { logger: log },
   );
+  // [SPEC 5] Device listeners bind to MQTT_HOST; with TLS_CERT and TLS_KEY the data plane speaks HTTPS.
+  const deviceTls =
+    config.tlsCert === undefined || config.tlsKey === undefined
+      ? undefined
+      : {
+          cert: readPem(config.tlsCert),
+          key: readPem(config.tlsKey),
+          ca: config.tlsCa === undefined ? undefined : readPem(config.tlsCa),
+        };
+  const deviceHttp =
+    config.deviceHttpPort === undefined
+      ? undefined
+      : await buildDevicePlaneApp(
+          {
+            ...deps,
+            authOff: config.authMode === 'off',
+            authenticate: createDevicePlaneAuth((thingName, secret) =>
+              security.devices.verify(thingName, secret),
+            ),
+          },
+          { logger: log, https: deviceTls },
+        );
   const addresses: Addresses = { http: '', mqtt: '' };
 
   return {
@@ -147,6 +173,19 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
       }
       addresses.http = url('http', http.server.address());
       Object.assign(addresses, await broker.start());
+      if (deviceHttp !== undefined) {
+        try {
+          await deviceHttp.listen({ host: config.mqttHost, port: config.deviceHttpPort });
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+            throw new Error(`DEVICE_HTTP_PORT ${config.deviceHttpPort} is in use; set DEVICE_HTTP_PORT`, {
+              cause: err,
+            });
+          }
+          throw err;
+        }
+        addresses.deviceHttp = url(deviceTls ? 'https' : 'http', deviceHttp.server.address());
+      }
       dispatcher.start();
       ready = true;
       log.info({ addresses }, 'fleetjobs started');
@@ -156,6 +195,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
       ready = false;
       await dispatcher.close();
       await broker.close();
+      await deviceHttp?.close();
       await http.close();
       if (ownDb) await db.close();
     },

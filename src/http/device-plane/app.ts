@@ -1,0 +1,269 @@
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { ValidateFunction } from 'ajv';
+import { ERRORS, FleetJobsError, isFleetJobsError, type ErrorKind } from '../../protocol/errors.js';
+import { LIMITS, isValidJobId, isValidThingName } from '../../protocol/limits.js';
+import { describeValidationError, validators } from '../../protocol/messages.js';
+import type { JobExecution, StartNextRequest, UpdateRequest } from '../../protocol/messages.js';
+import type { Operation } from '../../protocol/topics.js';
+import { describeExecution } from '../../service/describe-execution.js';
+import { getPendingExecutions } from '../../service/get-pending-executions.js';
+import { startNext } from '../../service/start-next.js';
+import { updateExecution } from '../../service/update-execution.js';
+import type { ServiceDeps } from '../../service/deps.js';
+import type { ExecutionWithDocument } from '../../store/executions.js';
+import { toExecutionState, toJobExecution, toSummary } from '../../device/payloads.js';
+
+/**
+ * [SPEC 5] The device HTTPS data plane (AWS `iot-jobs-data`, reference §7) for devices that poll instead of
+ * holding an MQTT session. It calls the same device-side services as the MQTT router, so the state machine,
+ * the guards and the notifications they write are the same; only the shapes differ: no clientToken or
+ * timestamp in bodies, and jobDocument is the JSON text as the operator sent it, not an object.
+ */
+export interface DevicePlaneDeps extends ServiceDeps {
+  /**
+   * Who is calling: the thing name the request authenticated as (client certificate or HTTP Basic thing name
+   * and secret), `undefined` when it carries no credentials, or `refused` when it carries wrong ones.
+   */
+  authenticate(request: FastifyRequest): Promise<string | undefined | 'refused' | 'throttled'>;
+  /** AUTH_MODE=off: an unauthenticated request may act for the thing its path names (development only). */
+  authOff: boolean;
+}
+
+export interface DevicePlaneOptions {
+  logger: Logger;
+  /** PEM material for HTTPS; with `ca`, client certificates are required (mTLS). */
+  https?: { cert: Buffer | string; key: Buffer | string; ca?: Buffer | string | undefined } | undefined;
+}
+
+/**
+ * The data plane has its own exception names (reference §2, HTTPS equivalents); every other kind keeps the
+ * catalog's. It has no version-conflict exception: a stale expectedVersion is an invalid transition here.
+ */
+const DATA_PLANE_ERRORS: Partial<Record<ErrorKind, { name: string; statusCode: number }>> = {
+  VersionMismatch: { name: 'InvalidStateTransitionException', statusCode: 409 },
+  InvalidJson: { name: 'InvalidRequestException', statusCode: 400 },
+  Internal: { name: 'ServiceUnavailableException', statusCode: 503 },
+};
+
+function send(reply: FastifyReply, kind: ErrorKind, message: string): FastifyReply {
+  const { name, statusCode } = DATA_PLANE_ERRORS[kind] ?? ERRORS[kind];
+  return reply.code(statusCode).header('x-amzn-ErrorType', name).send({ message });
+}
+
+interface ThingParams {
+  thingName: string;
+}
+interface JobParams extends ThingParams {
+  jobId: string;
+}
+
+function checkThing(thingName: string): void {
+  if (!isValidThingName(thingName)) {
+    throw new FleetJobsError('InvalidRequest', `thingName must match [a-zA-Z0-9:_-]{1,128}`);
+  }
+}
+
+function checkJobId(jobId: string, allowNext: boolean): void {
+  if (!(isValidJobId(jobId) || (allowNext && jobId === '$next'))) {
+    throw new FleetJobsError(
+      'InvalidRequest',
+      `jobId must match [a-zA-Z0-9_-]{1,64}${allowNext ? ' or be $next' : ''}`,
+    );
+  }
+}
+
+function validate<T>(fn: ValidateFunction<T>, body: unknown): T {
+  const value = body ?? {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new FleetJobsError('InvalidRequest', 'the body must be a JSON object');
+  }
+  if (!fn(value)) throw new FleetJobsError('InvalidRequest', describeValidationError(fn.errors));
+  return value;
+}
+
+/** Query strings arrive as text; the model's booleans and longs are parsed strictly. */
+function queryBoolean(value: unknown, name: string): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new FleetJobsError('InvalidRequest', `${name} must be true or false`);
+}
+
+function queryPositiveInt(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !/^[1-9][0-9]{0,14}$/.test(value)) {
+    throw new FleetJobsError('InvalidRequest', `${name} must be a positive integer`);
+  }
+  return Number(value);
+}
+
+/** The HTTPS JobExecution: the MQTT shape plus thingName, with the document as its JSON text. */
+function httpsExecution(row: ExecutionWithDocument, now: Date, includeJobDocument: boolean): JobExecution {
+  const e = toJobExecution(row, now, false);
+  const out: JobExecution = { ...e, thingName: row.thingName };
+  if (includeJobDocument) out.jobDocument = row.jobDocument;
+  return out;
+}
+
+export async function buildDevicePlaneApp(
+  deps: DevicePlaneDeps,
+  options: DevicePlaneOptions,
+): Promise<FastifyInstance> {
+  const https = options.https;
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    bodyLimit: LIMITS.MAX_MQTT_PAYLOAD_BYTES,
+    disableRequestLogging: true,
+    ...(https
+      ? {
+          https: {
+            cert: https.cert,
+            key: https.key,
+            ...(https.ca === undefined ? {} : { ca: https.ca, requestCert: true, rejectUnauthorized: true }),
+          },
+        }
+      : {}),
+  });
+  // Devices send bodies with or without a JSON content type; whatever the type, the body must be JSON.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new FleetJobsError('InvalidJson'), undefined);
+    }
+  });
+
+  app.setErrorHandler((err: FastifyError | FleetJobsError, request, reply) => {
+    if (isFleetJobsError(err)) {
+      if (err.entry.statusCode >= 500) request.log.error({ err }, 'device HTTPS request failed');
+      return send(reply, err.kind, err.message);
+    }
+    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
+    if (status === 413) return send(reply, 'PayloadTooLarge', ERRORS.PayloadTooLarge.message);
+    if (status >= 400 && status < 500) return send(reply, 'InvalidRequest', err.message);
+    request.log.error({ err }, 'device HTTPS request failed');
+    return send(reply, 'Internal', ERRORS.Internal.message);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    send(
+      reply,
+      'ResourceNotFound',
+      `no device operation at ${request.method} ${request.url.split('?')[0]}; see docs/protocol.md`,
+    ),
+  );
+
+  // [SPEC 3] The thing name comes from authentication, never from the path alone.
+  app.addHook('preHandler', async (request: FastifyRequest<{ Params: Partial<ThingParams> }>, reply) => {
+    const identity = await deps.authenticate(request);
+    if (identity === 'throttled') return send(reply, 'Throttled', 'too many failed logins; retry later');
+    if (identity === 'refused') {
+      return send(reply, 'Unauthorized', 'the thing name or secret is wrong').header(
+        'www-authenticate',
+        'Basic realm="fleetjobs devices"',
+      );
+    }
+    if (identity === undefined) {
+      if (deps.authOff) return;
+      return send(
+        reply,
+        'Unauthorized',
+        'send a client certificate or HTTP Basic credentials (thing name and its secret)',
+      ).header('www-authenticate', 'Basic realm="fleetjobs devices"');
+    }
+    const thingName = request.params.thingName;
+    if (thingName !== undefined && thingName !== identity) {
+      return send(reply, 'Forbidden', `${identity} may not act for thing ${thingName}`);
+    }
+  });
+
+  /** Runs one operation and counts it by outcome for GET /metrics. */
+  const run = async <T>(operation: Operation, fn: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await fn();
+      deps.metrics?.deviceRequest('https', operation, 'accepted');
+      return result;
+    } catch (err) {
+      deps.metrics?.deviceRequest(
+        'https',
+        operation,
+        isFleetJobsError(err) ? err.entry.mqttCode : 'InternalError',
+      );
+      throw err;
+    }
+  };
+
+  app.get<{ Params: ThingParams }>('/things/:thingName/jobs', async (request) =>
+    run('GetPendingJobExecutions', async () => {
+      checkThing(request.params.thingName);
+      const pending = await getPendingExecutions(deps, request.params.thingName);
+      return { inProgressJobs: pending.inProgress.map(toSummary), queuedJobs: pending.queued.map(toSummary) };
+    }),
+  );
+
+  // StartNext is PUT on the literal `$next`; matching it as a parameter also accepts a client that sends %24next.
+  app.put<{ Params: JobParams }>('/things/:thingName/jobs/:jobId', async (request) =>
+    run('StartNextPendingJobExecution', async () => {
+      checkThing(request.params.thingName);
+      if (request.params.jobId !== '$next') {
+        throw new FleetJobsError(
+          'InvalidRequest',
+          'PUT is StartNextPendingJobExecution, on /things/{thingName}/jobs/$next',
+        );
+      }
+      const body = validate<StartNextRequest>(validators.StartNextPendingJobExecution, request.body);
+      const row = await startNext(deps, request.params.thingName, {
+        statusDetails: body.statusDetails,
+        stepTimeoutInMinutes: body.stepTimeoutInMinutes,
+      });
+      return row === undefined ? {} : { execution: httpsExecution(row, deps.clock(), true) };
+    }),
+  );
+
+  app.get<{ Params: JobParams; Querystring: Record<string, unknown> }>(
+    '/things/:thingName/jobs/:jobId',
+    async (request) =>
+      run('DescribeJobExecution', async () => {
+        const { thingName, jobId } = request.params;
+        checkThing(thingName);
+        checkJobId(jobId, true);
+        const executionNumber = queryPositiveInt(request.query.executionNumber, 'executionNumber');
+        const includeJobDocument =
+          queryBoolean(request.query.includeJobDocument, 'includeJobDocument') ?? true;
+        const row = await describeExecution(deps, { thingName, jobId, executionNumber });
+        return row === undefined ? {} : { execution: httpsExecution(row, deps.clock(), includeJobDocument) };
+      }),
+  );
+
+  app.post<{ Params: JobParams }>('/things/:thingName/jobs/:jobId', async (request) =>
+    run('UpdateJobExecution', async () => {
+      const { thingName, jobId } = request.params;
+      checkThing(thingName);
+      checkJobId(jobId, false);
+      const body = validate<UpdateRequest>(validators.UpdateJobExecution, request.body);
+      const row = await updateExecution(deps, {
+        thingName,
+        jobId,
+        status: body.status,
+        statusDetails: body.statusDetails,
+        expectedVersion: body.expectedVersion === undefined ? undefined : Number(body.expectedVersion),
+        executionNumber: body.executionNumber,
+        stepTimeoutInMinutes: body.stepTimeoutInMinutes,
+      });
+      const out: { executionState?: unknown; jobDocument?: string } = {};
+      if (body.includeJobExecutionState === true) out.executionState = toExecutionState(row);
+      if (body.includeJobDocument === true) out.jobDocument = row.jobDocument;
+      return out;
+    }),
+  );
+
+  return app;
+}

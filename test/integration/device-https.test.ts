@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DescribeJobExecutionCommand,
+  GetPendingJobExecutionsCommand,
+  IoTJobsDataPlaneClient,
+  StartNextPendingJobExecutionCommand,
+  UpdateJobExecutionCommand,
+} from '@aws-sdk/client-iot-jobs-data-plane';
+import type { FleetJobs } from '../../src/app.js';
+import { createJob } from '../../src/service/create-job.js';
+import { selectJob } from '../../src/store/jobs.js';
+import { insertThings } from '../../src/store/things.js';
+import { createTestDb, type TestDb } from '../helpers/db.js';
+import { startTestServer } from '../helpers/server.js';
+
+/** The error an SDK call rejects with: its exception name and HTTP status. */
+async function failure(
+  p: Promise<unknown>,
+): Promise<{ name: string; status: number | undefined; message: string }> {
+  const err = (await p.then(
+    () => {
+      throw new Error('the call succeeded; a failure was expected');
+    },
+    (e: unknown) => e,
+  )) as { name: string; message: string; $metadata?: { httpStatusCode?: number } };
+  return { name: err.name, status: err.$metadata?.httpStatusCode, message: err.message };
+}
+
+describe('device HTTPS data plane (AWS iot-jobs-data) on postgres', () => {
+  let t: TestDb;
+  let app: FleetJobs;
+  let client: IoTJobsDataPlaneClient;
+  let base: string;
+  const document = '{ "operation": "reboot",  "delay": 5 }';
+
+  beforeAll(async () => {
+    t = await createTestDb('postgres');
+    app = await startTestServer({ db: t.db, config: { deviceHttpPort: 0 } });
+    base = app.addresses.deviceHttp as string;
+    client = new IoTJobsDataPlaneClient({
+      endpoint: base,
+      region: 'local',
+      credentials: { accessKeyId: 'dummy', secretAccessKey: 'dummy' },
+      maxAttempts: 1,
+    });
+    await insertThings(t.db, ['https-1', 'https-idle'], new Date());
+    await createJob(app.deps, { jobId: 'https-job', targets: ['thing/https-1'], document });
+  });
+  afterAll(async () => {
+    client?.destroy();
+    await app?.close();
+    await t?.close();
+  });
+
+  it('lists pending executions, starts the next, describes it and completes the job with SUCCEEDED', async () => {
+    const pending = await client.send(new GetPendingJobExecutionsCommand({ thingName: 'https-1' }));
+    expect(pending.inProgressJobs).toEqual([]);
+    expect(pending.queuedJobs).toHaveLength(1);
+    expect(pending.queuedJobs?.[0]).toMatchObject({
+      jobId: 'https-job',
+      versionNumber: 1,
+      executionNumber: 1,
+    });
+    expect(Number.isInteger(pending.queuedJobs?.[0]?.queuedAt)).toBe(true);
+
+    const started = await client.send(
+      new StartNextPendingJobExecutionCommand({ thingName: 'https-1', statusDetails: { step: 'download' } }),
+    );
+    expect(started.execution).toMatchObject({
+      jobId: 'https-job',
+      thingName: 'https-1',
+      status: 'IN_PROGRESS',
+      versionNumber: 2,
+      executionNumber: 1,
+      statusDetails: { step: 'download' },
+      // The document as the operator sent it, a JSON string (reference §7), whitespace and all.
+      jobDocument: document,
+    });
+
+    const described = await client.send(
+      new DescribeJobExecutionCommand({
+        thingName: 'https-1',
+        jobId: 'https-job',
+        includeJobDocument: false,
+      }),
+    );
+    expect(described.execution?.status).toBe('IN_PROGRESS');
+    expect(described.execution?.jobDocument).toBeUndefined();
+    const next = await client.send(new DescribeJobExecutionCommand({ thingName: 'https-1', jobId: '$next' }));
+    expect(next.execution).toMatchObject({ jobId: 'https-job', jobDocument: document });
+
+    const updated = await client.send(
+      new UpdateJobExecutionCommand({
+        thingName: 'https-1',
+        jobId: 'https-job',
+        status: 'SUCCEEDED',
+        expectedVersion: 2,
+        includeJobExecutionState: true,
+        includeJobDocument: true,
+      }),
+    );
+    expect(updated.executionState).toEqual({
+      status: 'SUCCEEDED',
+      statusDetails: { step: 'download' },
+      versionNumber: 3,
+    });
+    expect(updated.jobDocument).toBe(document);
+    expect((await selectJob(t.db, 'https-job'))?.status).toBe('COMPLETED');
+
+    const empty = await client.send(new StartNextPendingJobExecutionCommand({ thingName: 'https-1' }));
+    expect(empty.execution).toBeUndefined();
+  });
+
+  it('answers with the data-plane exception names and statuses, and changes nothing', async () => {
+    expect(
+      await failure(
+        client.send(
+          new UpdateJobExecutionCommand({ thingName: 'https-1', jobId: 'https-job', status: 'FAILED' }),
+        ),
+      ),
+    ).toMatchObject({ name: 'InvalidStateTransitionException', status: 409 });
+    expect(
+      await failure(
+        client.send(new DescribeJobExecutionCommand({ thingName: 'https-1', jobId: 'https-job' })),
+      ),
+    ).toMatchObject({ name: 'TerminalStateException', status: 410 });
+    expect(
+      await failure(client.send(new DescribeJobExecutionCommand({ thingName: 'https-1', jobId: 'nope' }))),
+    ).toMatchObject({ name: 'ResourceNotFoundException', status: 404 });
+    expect(
+      await failure(
+        client.send(
+          new UpdateJobExecutionCommand({ thingName: 'https-1', jobId: 'https-job', status: 'CANCELED' }),
+        ),
+      ),
+    ).toMatchObject({ name: 'InvalidRequestException', status: 400 });
+
+    await createJob(app.deps, { jobId: 'https-job-2', targets: ['thing/https-1'], document: '{}' });
+    const stale = await failure(
+      client.send(
+        new UpdateJobExecutionCommand({
+          thingName: 'https-1',
+          jobId: 'https-job-2',
+          status: 'IN_PROGRESS',
+          expectedVersion: 7,
+        }),
+      ),
+    );
+    expect(stale).toMatchObject({ name: 'InvalidStateTransitionException', status: 409 });
+    expect(stale.message).toContain('expectedVersion 7');
+    const still = await client.send(
+      new DescribeJobExecutionCommand({ thingName: 'https-1', jobId: 'https-job-2' }),
+    );
+    expect(still.execution).toMatchObject({ status: 'QUEUED', versionNumber: 1 });
+  });
+
+  it('rejects malformed bodies, bad names and unknown paths with a JSON error, never a crash', async () => {
+    const bad = [
+      {
+        method: 'POST',
+        path: '/things/https-1/jobs/https-job-2',
+        body: '{"status":',
+        type: 'application/json',
+      },
+      { method: 'POST', path: '/things/https-1/jobs/https-job-2', body: '[1]', type: 'text/plain' },
+      {
+        method: 'PUT',
+        path: '/things/https-1/jobs/$next',
+        body: '{"stepTimeoutInMinutes":0}',
+        type: 'application/json',
+      },
+      { method: 'PUT', path: '/things/https-1/jobs/https-job-2', body: '{}', type: 'application/json' },
+      { method: 'GET', path: '/things/bad%20name/jobs', body: undefined, type: undefined },
+      {
+        method: 'GET',
+        path: '/things/https-1/jobs/https-job-2?executionNumber=-1',
+        body: undefined,
+        type: undefined,
+      },
+      {
+        method: 'GET',
+        path: '/things/https-1/jobs/x?includeJobDocument=yes',
+        body: undefined,
+        type: undefined,
+      },
+    ];
+    for (const b of bad) {
+      const res = await fetch(`${base}${b.path}`, {
+        method: b.method,
+        ...(b.body === undefined ? {} : { body: b.body, headers: { 'content-type': b.type as string } }),
+      });
+      expect(res.status, `${b.method} ${b.path} ${b.body ?? ''}`).toBe(400);
+      expect(res.headers.get('x-amzn-errortype')).toBe('InvalidRequestException');
+      expect(typeof ((await res.json()) as { message: unknown }).message).toBe('string');
+    }
+    const unknown = await fetch(`${base}/jobs`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('x-amzn-errortype')).toBe('ResourceNotFoundException');
+    const still = await client.send(
+      new DescribeJobExecutionCommand({ thingName: 'https-1', jobId: 'https-job-2' }),
+    );
+    expect(still.execution).toMatchObject({ status: 'QUEUED', versionNumber: 1 });
+  });
+
+  it('counts data-plane requests in GET /metrics by operation and outcome', async () => {
+    const text = await (await fetch(`${app.addresses.http}/metrics`)).text();
+    expect(text).toContain(
+      'fleetjobs_device_requests_total{transport="https",operation="UpdateJobExecution",outcome="accepted"} 1',
+    );
+    expect(text).toContain(
+      'fleetjobs_device_requests_total{transport="https",operation="DescribeJobExecution",outcome="TerminalStateReached"} 1',
+    );
+  });
+});
