@@ -15,6 +15,8 @@ import { createBroker, readPem, type Broker, type BrokerHooks } from '../broker/
 import { createExternalBroker } from '../broker/external.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
+import { createWorkers, type Workers, type WorkersOptions } from './workers/index.js';
+import { saveDeploymentSettings } from './store/events.js';
 import { createSecurity, type SecurityOptions } from './security.js';
 
 export interface FleetJobsOptions {
@@ -29,6 +31,8 @@ export interface FleetJobsOptions {
   brokerHooks?: Pick<BrokerHooks, 'authenticate' | 'authorizeSubscribe'>;
   /** Master key and first-admin-key callback; see src/security.ts. */
   security?: SecurityOptions;
+  /** Worker ticks, batch sizes and event retention; see src/workers/index.ts. */
+  workers?: WorkersOptions;
 }
 
 export interface Addresses {
@@ -50,6 +54,8 @@ export interface FleetJobs {
   /** The embedded broker, or the privileged client of the external one (MQTT_URL). */
   readonly broker: Broker;
   readonly dispatcher: OutboxDispatcher;
+  /** Timers, retries, rollout and the events sequencer; tests drive them with runOnce(now). */
+  readonly workers: Workers;
 }
 
 async function openDb(config: Config, log: Logger): Promise<Db> {
@@ -121,6 +127,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     topics: deps.topics,
     publish: (topic, payload, qos) => broker.publish(topic, payload, qos),
   });
+  const workers = createWorkers(deps, options.workers);
   const http = await buildApp(
     {
       ...deps,
@@ -158,6 +165,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     http,
     broker,
     dispatcher,
+    workers,
     addresses,
     async start() {
       const result = await migrate(db);
@@ -187,12 +195,15 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         addresses.deviceHttp = url(deviceTls ? 'https' : 'http', deviceHttp.server.address());
       }
       dispatcher.start();
+      await saveDeploymentSettings(db, deps.arn);
+      workers.start();
       ready = true;
       log.info({ addresses }, 'fleetjobs started');
       return addresses;
     },
     async close() {
       ready = false;
+      await workers.close();
       await dispatcher.close();
       await broker.close();
       await deviceHttp?.close();

@@ -1,0 +1,99 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import { selectEventsAfter, selectLastEventSeq } from '../../store/events.js';
+import { sendError } from '../error-handler.js';
+import type { ServiceDeps } from '../../service/deps.js';
+import { isValidJobId } from '../../protocol/limits.js';
+
+export interface EventRoutesOptions {
+  /** How often an open stream looks for new events. */
+  pollMs?: number;
+  /** Comment lines that keep idle proxies from closing the stream. */
+  heartbeatMs?: number;
+}
+
+const PAGE = 500;
+
+/**
+ * [SPEC 5] GET /events: job and execution events ($aws/events payloads) as server-sent events. Each event's id
+ * is its sequence number; a client reconnecting with Last-Event-ID (or ?lastEventId=) gets every event after it
+ * that is still within retention, in order. Without one, the stream starts at the newest event. ?jobId= keeps
+ * one job's events.
+ */
+export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {}): FastifyPluginAsync {
+  const pollMs = options.pollMs ?? 250;
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  return async (app) => {
+    const open = new Set<ServerResponse>();
+    app.addHook('preClose', async () => {
+      for (const res of open) res.end();
+    });
+
+    app.get(
+      '/events',
+      {
+        schema: {
+          summary: 'Job and execution events as server-sent events, resumable with Last-Event-ID',
+          querystring: {
+            type: 'object',
+            properties: {
+              jobId: { type: 'string' },
+              lastEventId: { type: 'string' },
+            },
+          },
+        },
+      },
+      async (request, reply) => {
+        const query = request.query as { jobId?: string; lastEventId?: string };
+        const resumeFrom = request.headers['last-event-id'] ?? query.lastEventId;
+        if (resumeFrom !== undefined && !/^\d{1,15}$/.test(String(resumeFrom))) {
+          return sendError(reply, 'InvalidRequest', 'Last-Event-ID must be the id of an event (a number)');
+        }
+        if (query.jobId !== undefined && !isValidJobId(query.jobId)) {
+          return sendError(reply, 'InvalidRequest', `jobId ${query.jobId} is not a valid job id`);
+        }
+        let cursor = resumeFrom === undefined ? await selectLastEventSeq(deps.db) : Number(resumeFrom);
+
+        const res = reply.raw;
+        reply.hijack();
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        res.write(`retry: 1000\n\n`);
+        open.add(res);
+
+        let closed = false;
+        let timer: NodeJS.Timeout | undefined;
+        const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), heartbeatMs);
+        heartbeat.unref();
+        res.on('close', () => {
+          closed = true;
+          open.delete(res);
+          clearInterval(heartbeat);
+          if (timer) clearTimeout(timer);
+        });
+
+        const poll = async (): Promise<void> => {
+          if (closed) return;
+          let full = false;
+          try {
+            const rows = await selectEventsAfter(deps.db, cursor, PAGE, query.jobId);
+            for (const row of rows) {
+              const kind = row.payload.eventType === 'JOB' ? 'job' : 'jobExecution';
+              res.write(`id: ${row.seq}\nevent: ${kind}\ndata: ${JSON.stringify(row.payload)}\n\n`);
+              cursor = row.seq;
+            }
+            full = rows.length === PAGE;
+          } catch (err) {
+            request.log.error({ err }, 'GET /events poll failed; retrying');
+          }
+          if (!closed) timer = setTimeout(() => void poll(), full ? 0 : pollMs);
+        };
+        await poll();
+      },
+    );
+  };
+}
