@@ -59,7 +59,9 @@ async function openEvents(
         }
       } catch (err) {
         if (!controller.signal.aborted) throw err;
-        throw new Error(`GET /events delivered ${ready.length} of ${count} events within ${timeoutMs} ms`);
+        throw new Error(`GET /events delivered ${ready.length} of ${count} events within ${timeoutMs} ms`, {
+          cause: err,
+        });
       } finally {
         clearTimeout(timer);
       }
