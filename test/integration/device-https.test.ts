@@ -8,6 +8,7 @@ import {
 } from '@aws-sdk/client-iot-jobs-data-plane';
 import type { FleetJobs } from '../../src/app.js';
 import { createJob } from '../../src/service/create-job.js';
+import { createThingCredential } from '../../src/service/credentials.js';
 import { selectJob } from '../../src/store/jobs.js';
 import { insertThings } from '../../src/store/things.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
@@ -210,5 +211,55 @@ describe('device HTTPS data plane (AWS iot-jobs-data) on postgres', () => {
     expect(text).toContain(
       'fleetjobs_device_requests_total{transport="https",operation="DescribeJobExecution",outcome="TerminalStateReached"} 1',
     );
+  });
+});
+
+describe('device HTTPS data plane with AUTH_MODE=required on postgres', () => {
+  let t: TestDb;
+  let app: FleetJobs;
+  let base: string;
+  let secret: string;
+  let otherSecret: string;
+
+  beforeAll(async () => {
+    t = await createTestDb('postgres');
+    app = await startTestServer({ db: t.db, auth: {}, config: { deviceHttpPort: 0 } });
+    base = app.addresses.deviceHttp as string;
+    await insertThings(t.db, ['auth-dev', 'auth-other'], new Date());
+    secret = (await createThingCredential(app.deps, 'auth-dev', { rotate: false })).secret;
+    otherSecret = (await createThingCredential(app.deps, 'auth-other', { rotate: false })).secret;
+    await createJob(app.deps, { jobId: 'auth-job', targets: ['thing/auth-dev'], document: '{}' });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  const basic = (user: string, pass: string) => ({
+    authorization: `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}`,
+  });
+
+  it('accepts the thing name and its secret as HTTP Basic credentials', async () => {
+    const res = await fetch(`${base}/things/auth-dev/jobs`, { headers: basic('auth-dev', secret) });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { queuedJobs: { jobId: string }[] }).queuedJobs[0]?.jobId).toBe('auth-job');
+  });
+
+  it('refuses a request without credentials or with a wrong secret (401), and another thing (403)', async () => {
+    const none = await fetch(`${base}/things/auth-dev/jobs`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get('x-amzn-errortype')).toBe('UnauthorizedException');
+    const wrong = await fetch(`${base}/things/auth-dev/jobs`, { headers: basic('auth-dev', 'guess') });
+    expect(wrong.status).toBe(401);
+    const other = await fetch(`${base}/things/auth-dev/jobs/$next`, {
+      method: 'PUT',
+      headers: { ...basic('auth-other', otherSecret), 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(other.status).toBe(403);
+    expect(other.headers.get('x-amzn-errortype')).toBe('ForbiddenException');
+    // The refused start-next changed nothing.
+    const res = await fetch(`${base}/things/auth-dev/jobs/auth-job`, { headers: basic('auth-dev', secret) });
+    expect(((await res.json()) as { execution: { status: string } }).execution.status).toBe('QUEUED');
   });
 });

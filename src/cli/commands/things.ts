@@ -24,6 +24,7 @@ export function pairs(values: unknown, flag: string): Record<string, string> | u
 
 function attributes(a: Record<string, string> | undefined): string {
   return Object.entries(a ?? {})
+    .sort(([x], [y]) => x.localeCompare(y))
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 }
