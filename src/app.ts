@@ -152,6 +152,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
           {
             ...deps,
             authOff: config.authMode === 'off',
+            rateLimit: options.deviceRateLimit,
             authenticate: createDevicePlaneAuth((thingName, secret) =>
               security.devices.verify(thingName, secret),
             ),

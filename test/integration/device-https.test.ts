@@ -6,7 +6,9 @@ import {
   StartNextPendingJobExecutionCommand,
   UpdateJobExecutionCommand,
 } from '@aws-sdk/client-iot-jobs-data-plane';
-import type { FleetJobs } from '../../src/app.js';
+import { pino } from 'pino';
+import { createFleetJobs, type FleetJobs } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import { createJob } from '../../src/service/create-job.js';
 import { createThingCredential } from '../../src/service/credentials.js';
 import { selectJob } from '../../src/store/jobs.js';
@@ -261,5 +263,35 @@ describe('device HTTPS data plane with AUTH_MODE=required on postgres', () => {
     // The refused start-next changed nothing.
     const res = await fetch(`${base}/things/auth-dev/jobs/auth-job`, { headers: basic('auth-dev', secret) });
     expect(((await res.json()) as { execution: { status: string } }).execution.status).toBe('QUEUED');
+  });
+});
+
+describe('device HTTPS data plane rate limit on postgres', () => {
+  let t: TestDb;
+  let app: FleetJobs;
+
+  beforeAll(async () => {
+    t = await createTestDb('postgres');
+    app = await createFleetJobs({
+      config: { ...loadConfig({ HTTP_PORT: '0', MQTT_PORT: '0', AUTH_MODE: 'off' }), deviceHttpPort: 0 },
+      db: t.db,
+      logger: pino({ level: 'silent' }),
+      deviceRateLimit: { perSecond: 0.001, burst: 2 },
+    });
+    await app.start();
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+  });
+
+  it('answers ThrottlingException (429) past the per-thing burst, and other things are not affected', async () => {
+    const get = (thing: string) => fetch(`${app.addresses.deviceHttp}/things/${thing}/jobs`);
+    expect((await get('busy')).status).toBe(200);
+    expect((await get('busy')).status).toBe(200);
+    const throttled = await get('busy');
+    expect(throttled.status).toBe(429);
+    expect(throttled.headers.get('x-amzn-errortype')).toBe('ThrottlingException');
+    expect((await get('calm')).status).toBe(200);
   });
 });

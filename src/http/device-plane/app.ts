@@ -17,6 +17,8 @@ import { getPendingExecutions } from '../../service/get-pending-executions.js';
 import { startNext } from '../../service/start-next.js';
 import { updateExecution } from '../../service/update-execution.js';
 import type { ServiceDeps } from '../../service/deps.js';
+import { createRateLimiter } from '../../service/token-bucket.js';
+import { DEFAULT_DEVICE_RATE_LIMIT, type RateLimit } from '../../device/router.js';
 import type { ExecutionWithDocument } from '../../store/executions.js';
 import { toExecutionState, toJobExecution, toSummary } from '../../device/payloads.js';
 
@@ -34,6 +36,8 @@ export interface DevicePlaneDeps extends ServiceDeps {
   authenticate(request: FastifyRequest): Promise<string | undefined | 'refused' | 'throttled'>;
   /** AUTH_MODE=off: an unauthenticated request may act for the thing its path names (development only). */
   authOff: boolean;
+  /** [SPEC 8] Per-thing request rate, the same default as on MQTT; beyond it, ThrottlingException. */
+  rateLimit?: RateLimit | undefined;
 }
 
 export interface DevicePlaneOptions {
@@ -185,9 +189,13 @@ export async function buildDevicePlaneApp(
     }
   });
 
-  /** Runs one operation and counts it by outcome for GET /metrics. */
-  const run = async <T>(operation: Operation, fn: () => Promise<T>): Promise<T> => {
+  const limit = deps.rateLimit ?? DEFAULT_DEVICE_RATE_LIMIT;
+  const limiter = createRateLimiter({ ratePerSecond: limit.perSecond, burst: limit.burst });
+
+  /** Runs one operation for a thing under its rate limit, and counts it by outcome for GET /metrics. */
+  const run = async <T>(operation: Operation, thingName: string, fn: () => Promise<T>): Promise<T> => {
     try {
+      if (!limiter.take(thingName)) throw new FleetJobsError('Throttled');
       const result = await fn();
       deps.metrics?.deviceRequest('https', operation, 'accepted');
       return result;
@@ -202,7 +210,7 @@ export async function buildDevicePlaneApp(
   };
 
   app.get<{ Params: ThingParams }>('/things/:thingName/jobs', async (request) =>
-    run('GetPendingJobExecutions', async () => {
+    run('GetPendingJobExecutions', request.params.thingName, async () => {
       checkThing(request.params.thingName);
       const pending = await getPendingExecutions(deps, request.params.thingName);
       return { inProgressJobs: pending.inProgress.map(toSummary), queuedJobs: pending.queued.map(toSummary) };
@@ -211,7 +219,7 @@ export async function buildDevicePlaneApp(
 
   // StartNext is PUT on the literal `$next`; matching it as a parameter also accepts a client that sends %24next.
   app.put<{ Params: JobParams }>('/things/:thingName/jobs/:jobId', async (request) =>
-    run('StartNextPendingJobExecution', async () => {
+    run('StartNextPendingJobExecution', request.params.thingName, async () => {
       checkThing(request.params.thingName);
       if (request.params.jobId !== '$next') {
         throw new FleetJobsError(
@@ -231,7 +239,7 @@ export async function buildDevicePlaneApp(
   app.get<{ Params: JobParams; Querystring: Record<string, unknown> }>(
     '/things/:thingName/jobs/:jobId',
     async (request) =>
-      run('DescribeJobExecution', async () => {
+      run('DescribeJobExecution', request.params.thingName, async () => {
         const { thingName, jobId } = request.params;
         checkThing(thingName);
         checkJobId(jobId, true);
@@ -244,7 +252,7 @@ export async function buildDevicePlaneApp(
   );
 
   app.post<{ Params: JobParams }>('/things/:thingName/jobs/:jobId', async (request) =>
-    run('UpdateJobExecution', async () => {
+    run('UpdateJobExecution', request.params.thingName, async () => {
       const { thingName, jobId } = request.params;
       checkThing(thingName);
       checkJobId(jobId, false);
