@@ -31,6 +31,8 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: LIMITS.MAX_HTTP_BODY_BYTES,
+    // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
+    routerOptions: { maxParamLength: 256 },
     disableRequestLogging: true,
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
