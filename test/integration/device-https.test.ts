@@ -6,6 +6,10 @@ import {
   StartNextPendingJobExecutionCommand,
   UpdateJobExecutionCommand,
 } from '@aws-sdk/client-iot-jobs-data-plane';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pino } from 'pino';
 import { createFleetJobs, type FleetJobs } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
@@ -15,6 +19,7 @@ import { selectJob } from '../../src/store/jobs.js';
 import { insertThings } from '../../src/store/things.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
+import { createTestCa, type Issued, type TestCa } from '../helpers/certs.js';
 
 /** The error an SDK call rejects with: its exception name and HTTP status. */
 async function failure(
@@ -293,5 +298,85 @@ describe('device HTTPS data plane rate limit on postgres', () => {
     expect(throttled.status).toBe(429);
     expect(throttled.headers.get('x-amzn-errortype')).toBe('ThrottlingException');
     expect((await get('calm')).status).toBe(200);
+  });
+});
+
+describe('device HTTPS data plane over mTLS on postgres', () => {
+  let t: TestDb;
+  let app: FleetJobs;
+  let dir: string;
+  let ca: TestCa;
+  let device: Issued;
+  let rogue: Issued;
+
+  /** One HTTPS GET with the given client certificate; `refused` when the TLS handshake fails. */
+  function get(
+    path: string,
+    client: Issued | undefined,
+  ): Promise<{ status: number; errorType: string | undefined; body: string } | 'refused'> {
+    const url = new URL(`${app.addresses.deviceHttp}${path}`);
+    return new Promise((resolve) => {
+      const req = httpsRequest(
+        {
+          host: url.hostname,
+          port: url.port,
+          path: url.pathname,
+          ca: ca.cert,
+          ...(client ? { cert: client.cert, key: client.key } : {}),
+        },
+        (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              errorType: res.headers['x-amzn-errortype'] as string,
+              body,
+            }),
+          );
+        },
+      );
+      req.on('error', () => resolve('refused'));
+      req.end();
+    });
+  }
+
+  beforeAll(async () => {
+    t = await createTestDb('postgres');
+    dir = await mkdtemp(join(tmpdir(), 'fleetjobs-device-tls-'));
+    ca = createTestCa('fleetjobs device CA');
+    const server = ca.issue('localhost', { server: true });
+    device = ca.issue('tls-dev');
+    rogue = createTestCa('someone else').issue('tls-dev');
+    await writeFile(join(dir, 'server.crt'), server.cert);
+    await writeFile(join(dir, 'server.key'), server.key);
+    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    await insertThings(t.db, ['tls-dev', 'tls-other'], new Date());
+    app = await startTestServer({
+      db: t.db,
+      auth: {},
+      config: {
+        deviceHttpPort: 0,
+        tlsCert: join(dir, 'server.crt'),
+        tlsKey: join(dir, 'server.key'),
+        tlsCa: join(dir, 'ca.crt'),
+      },
+    });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await t?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('takes the thing name from the client certificate CN and refuses certificates of another CA', async () => {
+    expect(app.addresses.deviceHttp).toMatch(/^https:\/\//);
+    expect(await get('/things/tls-dev/jobs', device)).toMatchObject({ status: 200 });
+    expect(await get('/things/tls-other/jobs', device)).toMatchObject({
+      status: 403,
+      errorType: 'ForbiddenException',
+    });
+    expect(await get('/things/tls-dev/jobs', rogue)).toBe('refused');
+    expect(await get('/things/tls-dev/jobs', undefined)).toBe('refused');
   });
 });

@@ -69,7 +69,7 @@ async function followEvents(
 ): Promise<void> {
   let res: Response | undefined;
   try {
-    res = await ctx.client.stream('/events', signal);
+    res = await ctx.client.stream(`/events?jobId=${encodeURIComponent(jobId)}`, signal);
   } catch {
     return;
   }
