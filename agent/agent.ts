@@ -173,6 +173,21 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Waits for a promise at most ms; true when it settled in time. Leaves no timer behind. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Where a resumed step document picks up, from the `step` the previous agent reported before it stopped. */
 function resumePoint(
   doc: Extract<JobDocument, { kind: 'steps' }>,
@@ -436,7 +451,7 @@ export function createAgent(options: AgentOptions): Agent {
     const signal = AbortSignal.any([job.controller.signal, timeout]);
     // A handler that ignores its signal gets killGraceMs to return, then the agent moves on without it.
     const abandoned = new Promise<'abandoned'>((resolve) =>
-      signal.addEventListener('abort', () => setTimeout(() => resolve('abandoned'), killGraceMs), {
+      signal.addEventListener('abort', () => setTimeout(() => resolve('abandoned'), killGraceMs).unref(), {
         once: true,
       }),
     );
@@ -630,6 +645,8 @@ export function createAgent(options: AgentOptions): Agent {
         emit('error', err);
       });
       c.on('connect', () => {
+        // Request and reply are small packets: without this, Nagle and delayed ACKs add ~40 ms to each.
+        (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
         reconnectBackoff.reset();
         log.info({ url: options.url, thingName: thing }, 'connected');
         const filters = [
@@ -665,14 +682,10 @@ export function createAgent(options: AgentOptions): Agent {
       const job = running;
       if (job) {
         const timeoutMs = stopOptions.timeoutMs ?? 10_000;
-        const finishedInTime = await Promise.race([
-          runningDone.then(() => true),
-          delay(timeoutMs).then(() => false),
-        ]);
-        if (!finishedInTime) {
+        if (!(await settlesWithin(runningDone, timeoutMs))) {
           job.stopping = true;
           job.controller.abort(new Error('the agent is stopping'));
-          await Promise.race([runningDone, delay(killGraceMs + requestTimeoutMs * 2)]);
+          await settlesWithin(runningDone, killGraceMs + requestTimeoutMs * 2);
         }
       }
       closing.abort();

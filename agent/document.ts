@@ -162,12 +162,15 @@ function parseStep(value: unknown, where: string): Action {
  */
 export function parseJobDocument(doc: unknown, operations: ReadonlySet<string>): JobDocument {
   if (!isObject(doc)) throw new InvalidDocumentError('the job document must be a JSON object');
+  // A registered operation wins whatever else the document holds (its own `version` field, say).
+  if (typeof doc.operation === 'string' && operations.has(doc.operation)) {
+    return { kind: 'operation', operation: doc.operation };
+  }
   if (doc.version === undefined) {
     const operation = doc.operation;
     if (typeof operation !== 'string' || operation === '') {
       throw new InvalidDocumentError('the job document needs "version": "1.0" with steps, or an "operation"');
     }
-    if (operations.has(operation)) return { kind: 'operation', operation };
     handlerPath(doc.path, 'path');
     return {
       kind: 'steps',
