@@ -3,6 +3,7 @@ import type { ExecutionStatus } from '../protocol/states.js';
 import { selectJob, updateJobCanceled } from '../store/jobs.js';
 import { cancelExecutionsOfJob, selectThingNamesOfJob } from '../store/executions-admin.js';
 import { afterExecutionsChanged, lockThings } from '../store/notifications.js';
+import { insertJobEvents } from '../store/events.js';
 import type { Queryable } from '../store/db.js';
 import type { JobRow } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
@@ -75,6 +76,8 @@ export async function cancelJob(deps: ServiceDeps, input: CancelJobInput): Promi
       now,
     );
     await afterExecutionsChanged(tx, changes, now);
+    // [SPEC 6] $aws/events/job/{jobId}/canceled, after the executions' own canceled events.
+    await insertJobEvents(tx, [input.jobId], 'canceled', now);
     return updated;
   });
   deps.outboxWritten();

@@ -7,6 +7,8 @@ import { selectJobTemplate } from '../store/templates.js';
 import type { Queryable } from '../store/db.js';
 import type { JobRow, RetryConfig, TargetSelection, TimeoutConfig } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
+import { initialJobState, releaseStep } from './rollout.js';
+import { insertRolloutTargets } from '../store/rollout.js';
 import {
   checkAbortConfig,
   checkRetryConfig,
@@ -73,8 +75,9 @@ export async function checkTargetsExist(db: Queryable, things: string[], groups:
  * Fan-out: executions for every thing the targets expand to (groups expanded, duplicates removed), by set-based
  * SQL in the caller's transaction. A CONTINUOUS job first takes its groups' row locks exclusively, so a thing
  * joining one of them meanwhile either is expanded here or, once this commits, sees the job and gets its
- * execution (thing-groups.ts). The rollout and scheduling workers adjust this block (SCHEDULED jobs, rate
- * limits: rollout_pending).
+ * execution (thing-groups.ts). A rollout-managed job (rate, start time, maintenance windows: rollout_pending)
+ * records its target things instead and releases what its rate and schedule allow now, notifications included
+ * (service/rollout.ts); the rollout worker releases the rest.
  */
 export async function fanOutJob(
   tx: Queryable,
@@ -83,6 +86,11 @@ export async function fanOutJob(
   now: Date,
 ): Promise<ExecutionChange[]> {
   if (job.targetSelection === 'CONTINUOUS') await lockThingGroups(tx, targets.groups, 'update');
+  if (job.rolloutPending) {
+    await insertRolloutTargets(tx, job.jobId, { thingNames: targets.things, groupNames: targets.groups });
+    if (job.status === 'IN_PROGRESS') await releaseStep(tx, job.jobId, now);
+    return [];
+  }
   return insertExecutionsForTargets(
     tx,
     {
@@ -186,12 +194,19 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
   const now = deps.clock();
   const p = await prepareJob(deps, input, now);
   await checkTargetsExist(deps.db, p.targets.things, p.targets.groups);
+  const start = initialJobState(
+    {
+      jobExecutionsRolloutConfig: p.config.jobExecutionsRolloutConfig,
+      schedulingConfig: input.schedulingConfig,
+    },
+    now,
+  );
   const job = await deps.db.transaction(async (tx) => {
     const row = await insertJob(
       tx,
       {
         jobId: input.jobId,
-        status: 'IN_PROGRESS',
+        status: start.status,
         targetSelection: input.targetSelection ?? 'SNAPSHOT',
         targets: p.targets.arns,
         document: p.document,
@@ -206,7 +221,7 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
         schedulingConfig: input.schedulingConfig ?? null,
         presignedUrlConfig: p.config.presignedUrlConfig ?? null,
         namespaceId: input.namespaceId ?? null,
-        rolloutPending: false,
+        rolloutPending: start.rolloutPending,
       },
       now,
     );

@@ -2,6 +2,7 @@ import { FleetJobsError } from '../protocol/errors.js';
 import { deleteJobRow } from '../store/jobs.js';
 import { deleteExecutionsOfJob } from '../store/executions-admin.js';
 import { afterExecutionsChanged } from '../store/notifications.js';
+import { insertJobEvents } from '../store/events.js';
 import type { ServiceDeps } from './deps.js';
 import { lockJobAndItsThings } from './cancel-job.js';
 
@@ -28,6 +29,8 @@ export async function deleteJob(
       );
     }
     const changes = await deleteExecutionsOfJob(tx, input.jobId);
+    // [SPEC 6] $aws/events/job/{jobId}/deleted, written while the job row still exists.
+    await insertJobEvents(tx, [input.jobId], 'deleted', now);
     if (!(await deleteJobRow(tx, input.jobId, job.version))) {
       throw new FleetJobsError('Conflict', `job ${input.jobId} changed meanwhile; retry`);
     }

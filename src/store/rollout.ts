@@ -37,7 +37,10 @@ export async function selectJobsToSupervise(db: Queryable, limit: number): Promi
 }
 
 export interface RolloutProgress {
-  /** Executions released in total (numberOfNotifiedThings). */
+  /**
+   * Things released before the rate window (numberOfNotifiedThings as the window opened): the exponential rate
+   * grows from it, so releases within a window never raise that window's own rate.
+   */
   released: number;
   /** Released after the start of the rate window. */
   releasedInWindow: number;
@@ -53,7 +56,7 @@ export async function selectRolloutProgress(
 ): Promise<RolloutProgress> {
   const rows = await tx.query<RolloutProgress>(
     `SELECT
-       (SELECT count(*) FROM rollout_targets WHERE job_id = $1 AND released_at IS NOT NULL) AS released,
+       (SELECT count(*) FROM rollout_targets WHERE job_id = $1 AND released_at <= $2) AS released,
        (SELECT count(*) FROM rollout_targets WHERE job_id = $1 AND released_at > $2) AS released_in_window,
        (SELECT count(*) FROM job_executions WHERE job_id = $1 AND status = 'SUCCEEDED') AS succeeded`,
     [jobId, windowStart],

@@ -53,7 +53,7 @@ async function openEvents(
                 .map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]),
             );
             if (fields.data !== undefined) {
-              ready.push({ id: fields.id, event: fields.event, data: JSON.parse(fields.data) });
+              ready.push({ id: fields.id ?? '', event: fields.event ?? '', data: JSON.parse(fields.data) });
             }
           }
         }
