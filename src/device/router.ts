@@ -167,9 +167,9 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
       const count = (outcome: DeviceRequestOutcome) =>
         deps.metrics?.deviceRequest('mqtt', parsed.operation, outcome);
       try {
-        if (!allow(parsed.thingName)) throw new RequestError('RequestThrottled', ERRORS.Throttled.message);
         const body = parsePayload(payload);
         if (typeof body.clientToken === 'string') clientToken = body.clientToken;
+        if (!allow(parsed.thingName)) throw new RequestError('RequestThrottled', ERRORS.Throttled.message);
         const { handler, validate } = HANDLERS[parsed.operation];
         if (!validate(body))
           throw new RequestError('InvalidRequest', describeValidationError(validate.errors));
