@@ -28,15 +28,19 @@ describe('operator CLI against a real server on postgres', () => {
   let device: IoTJobsDataPlaneClient;
 
   /** Runs `fleetjobs <argv>` through the CLI entry function with FLEETJOBS_API pointing at the test server. */
-  async function cli(argv: string[], env: Record<string, string> = {}, signal?: AbortSignal): Promise<Run> {
+  async function cli(argv: string[], onOut?: () => void): Promise<Run> {
     let out = '';
     let err = '';
     const io: CliIo = {
-      env: { FLEETJOBS_API: api, ...env },
-      out: { write: (s: string) => (out += s) },
+      env: { FLEETJOBS_API: api },
+      out: {
+        write: (s: string) => {
+          out += s;
+          onOut?.();
+        },
+      },
       err: { write: (s: string) => (err += s) },
       readFile: (p) => readFile(p, 'utf8'),
-      ...(signal ? { signal } : {}),
     };
     const code = await runOperatorCli(argv, io);
     return { code, out, err };
@@ -158,6 +162,25 @@ describe('operator CLI against a real server on postgres', () => {
     expect(watched.code).toBe(0);
     const lines = watched.out.trim().split('\n');
     expect(lines.at(-1)).toMatch(/^\[#{30}\] 100% {2}2\/2 done {2}COMPLETED {2}succeeded 2$/);
+  });
+
+  it('follows GET /events: watch ends when the job completes, long before its next poll', async () => {
+    expect(
+      (await cli(['jobs', 'create', 'cli-sse', '--target', 'thing/cli-1', '--document', '{}'])).code,
+    ).toBe(0);
+    let firstLine: () => void = () => {};
+    const printed = new Promise<void>((resolve) => (firstLine = resolve));
+    // An hour between polls: only an event can wake the watcher in time.
+    const watching = cli(['jobs', 'watch', 'cli-sse', '--interval', '3600'], () => firstLine());
+    await printed;
+    const { execution } = await device.send(new StartNextPendingJobExecutionCommand({ thingName: 'cli-1' }));
+    expect(execution?.jobId).toBe('cli-sse');
+    await device.send(
+      new UpdateJobExecutionCommand({ thingName: 'cli-1', jobId: 'cli-sse', status: 'SUCCEEDED' }),
+    );
+    const watched = await watching;
+    expect(watched.code).toBe(0);
+    expect(watched.out.trim().split('\n').at(-1)).toMatch(/100% {2}1\/1 done {2}COMPLETED {2}succeeded 1$/);
   });
 
   it('cancels a job; watch then ends with exit code 3; delete removes it', async () => {

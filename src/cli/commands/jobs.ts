@@ -56,23 +56,20 @@ function seconds(value: unknown, flag: string, fallback: number): number {
   return n;
 }
 
-/**
- * Reads GET /events (server-sent events) and calls onJobEvent for each event about the job, so watch redraws
- * at once instead of at its next poll. Returns false at once when the server has no event stream; any failure
- * of the stream just leaves watch polling.
- */
-async function followEvents(
-  ctx: Context,
-  jobId: string,
-  signal: AbortSignal,
-  onJobEvent: () => void,
-): Promise<void> {
-  let res: Response | undefined;
+/** Opens GET /events for one job; undefined when the server has none or refuses it (watch then only polls). */
+async function openEvents(ctx: Context, jobId: string, signal: AbortSignal): Promise<Response | undefined> {
   try {
-    res = await ctx.client.stream(`/events?jobId=${encodeURIComponent(jobId)}`, signal);
+    return await ctx.client.stream(`/events?jobId=${encodeURIComponent(jobId)}`, signal);
   } catch {
-    return;
+    return undefined;
   }
+}
+
+/**
+ * Reads the server-sent events and calls onJobEvent for each event about the job, so watch redraws at once
+ * instead of at its next poll. Any failure of the stream just leaves watch polling.
+ */
+async function followEvents(res: Response | undefined, jobId: string, onJobEvent: () => void): Promise<void> {
   if (res?.body == null) return;
   const decoder = new TextDecoder();
   let buf = '';
@@ -112,7 +109,8 @@ async function watch(ctx: Context, jobId: string, intervalSeconds: number): Prom
     dirty = true;
     wake?.();
   };
-  const events = followEvents(ctx, jobId, stop.signal, poke);
+  // The stream is open before the first DescribeJob, so no change after that read can go unannounced.
+  const events = followEvents(await openEvents(ctx, jobId, stop.signal), jobId, poke);
   stop.signal.addEventListener('abort', () => wake?.());
   let last = '';
   try {
