@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -11,6 +11,9 @@ import type { FleetJobs } from '../../src/app.js';
 import { agentPool, isRunning, nextEvent, operator } from './helpers.js';
 
 const ENTRY = fileURLToPath(new URL('./fleetjobs-cli.ts', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../examples/device.ts', import.meta.url));
+// Absolute, so that a process started in another directory still finds it.
+const TSX = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
 
 interface CliAgent {
   child: ChildProcess;
@@ -22,10 +25,11 @@ interface CliAgent {
   exit: Promise<number | null>;
 }
 
-/** `fleetjobs agent` as a separate process, its pino log lines readable as events. */
-function startCli(args: string[]): CliAgent {
-  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'agent', ...args], {
+/** `fleetjobs agent` (or another program) as a separate process, its output lines readable as events. */
+function startCli(args: string[], program: string[] = [ENTRY, 'agent'], cwd?: string): CliAgent {
+  const child = spawn(process.execPath, ['--import', TSX, ...program, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    ...(cwd === undefined ? {} : { cwd }),
   });
   const lines: Array<Record<string, unknown>> = [];
   const waiters = new Set<() => void>();
@@ -33,7 +37,7 @@ function startCli(args: string[]): CliAgent {
     try {
       lines.push(JSON.parse(line) as Record<string, unknown>);
     } catch {
-      return;
+      lines.push({ text: line });
     }
     for (const w of waiters) w();
   });
@@ -183,5 +187,19 @@ describe('the device agent across restarts (PostgreSQL)', () => {
     });
     expect(await next).toMatchObject({ jobId: 'after-bounce', status: 'SUCCEEDED' });
     expect((await ops.job('across')).status).toBe('COMPLETED');
+  });
+
+  it('the README example device runs a handler-function job and stops cleanly on SIGTERM', async () => {
+    await ops.createThing('example-1');
+    await ops.createJob('set-1', 'example-1', { operation: 'set-config', config: { interval: 5 } });
+    const device = startCli([app.addresses.mqtt, 'example-1'], [EXAMPLE], dir);
+    children.push(device.child);
+    await device.log((l) => l.text === 'set-1 SUCCEEDED');
+    expect(JSON.parse(await readFile(join(dir, 'device-config.json'), 'utf8'))).toEqual({ interval: 5 });
+    const execution = await ops.execution('example-1', 'set-1');
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(execution.statusDetails?.detailsMap?.applied).toMatch(/^\d{4}-\d\d-\d\dT/);
+    device.child.kill('SIGTERM');
+    expect(await device.exit).toBe(0);
   });
 });
