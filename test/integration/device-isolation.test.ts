@@ -141,6 +141,8 @@ describe('device MQTT isolation and delivery', () => {
       jobId: 'orphan',
       jobDocument: { op: 'orphan' },
     });
+    // Deleted in the publishing transaction, which commits once the broker has taken the messages.
+    await app.dispatcher.runOnce();
     expect(await t.db.query(`SELECT 1 FROM outbox WHERE thing_name = 'r'`)).toHaveLength(0);
   });
 });
