@@ -122,7 +122,7 @@ function parseAction(value: unknown, where: string): Action {
     ignoreStepFailure: flag(value.ignoreStepFailure, `${where}.ignoreStepFailure`),
     onRestart,
     ...(typeof value.runAsUser === 'string' ? { runAsUser: value.runAsUser } : {}),
-    ...(timeout === undefined ? {} : { timeoutSeconds: timeout }),
+    ...(typeof timeout === 'number' ? { timeoutSeconds: timeout } : {}),
   };
   if (type === 'runHandler') {
     action.handler = handlerName(input.handler, `${where}.input.handler`);
