@@ -7,6 +7,7 @@ import { insertThings } from '../../src/store/things.js';
 import type { Db } from '../../src/store/db.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
+import { connectDevice, deviceRequest } from '../helpers/mqtt.js';
 
 /** Prometheus text format to `name{a="b"}` -> value, failing on a line that is not well formed. */
 function parseMetrics(text: string): Map<string, number> {
@@ -94,7 +95,7 @@ describe('GET /metrics on postgres', () => {
   });
 });
 
-describe('dashboard at / on postgres', () => {
+describe('dashboard and /metrics of a running server on postgres', () => {
   let t: TestDb;
   let app: FleetJobs;
   beforeAll(async () => {
@@ -118,5 +119,28 @@ describe('dashboard at / on postgres', () => {
     expect(html).toContain('jobProcessDetails');
     // Self-contained: no script, stylesheet or image is loaded from anywhere else.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
+  });
+
+  it('counts MQTT device requests by operation and outcome', async () => {
+    const client = await connectDevice(app.addresses.mqtt, { clientId: 'metrics-dev' });
+    try {
+      const ok = await deviceRequest(client, '$aws/things/metrics-dev/jobs/get', { clientToken: 'a' });
+      expect(ok.outcome).toBe('accepted');
+      const bad = await deviceRequest(client, '$aws/things/metrics-dev/jobs/j1/update', { clientToken: 'b' });
+      expect(bad.json).toMatchObject({ code: 'InvalidRequest' });
+    } finally {
+      await client.endAsync();
+    }
+    const m = parseMetrics(await (await fetch(`${app.addresses.http}/metrics`)).text());
+    expect(
+      m.get(
+        'fleetjobs_device_requests_total{transport="mqtt",operation="GetPendingJobExecutions",outcome="accepted"}',
+      ),
+    ).toBe(1);
+    expect(
+      m.get(
+        'fleetjobs_device_requests_total{transport="mqtt",operation="UpdateJobExecution",outcome="InvalidRequest"}',
+      ),
+    ).toBe(1);
   });
 });
