@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createAuthenticateHook } from '../broker/auth.js';
 import { createTopicAcl } from '../broker/acl.js';
@@ -124,7 +124,7 @@ export async function createSecurity(
         let file: string | undefined;
         if (writeKeyFile) {
           await mkdir(config.dataDir, { recursive: true });
-          file = join(config.dataDir, ADMIN_KEY_FILE);
+          file = resolve(config.dataDir, ADMIN_KEY_FILE);
           const body = {
             accessKeyId: created.accessKeyId,
             secretAccessKey: created.secretAccessKey,
@@ -138,7 +138,7 @@ export async function createSecurity(
       }
       log.info(
         writeKeyFile
-          ? `the operator API needs a key: send Authorization: Bearer <token>; the first admin key is in ${join(config.dataDir, ADMIN_KEY_FILE)}`
+          ? `the operator API needs a key: send Authorization: Bearer <token>; the first admin key is in ${resolve(config.dataDir, ADMIN_KEY_FILE)}`
           : 'the operator API needs a key: send Authorization: Bearer <token>; the first admin key was printed by the first serve',
       );
     },

@@ -20,7 +20,23 @@ Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080
 async function serve(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, parseFlags(argv));
   const log = pino({ level: config.logLevel });
-  const app = await createFleetJobs({ config, logger: log });
+  const app = await createFleetJobs({
+    config,
+    logger: log,
+    security: {
+      // [SPEC 5] Printed once, on stdout rather than in the log, which may be shipped elsewhere.
+      onAdminKeyCreated: (key, file) =>
+        console.log(
+          [
+            'fleetjobs created the first admin key; it is shown only now.',
+            `  export FLEETJOBS_TOKEN=${key.token}`,
+            `  AWS SDK (SigV4): AWS_ACCESS_KEY_ID=${key.accessKeyId} AWS_SECRET_ACCESS_KEY=${key.secretAccessKey}`,
+            ...(file ? [`  a copy readable only by this user is in ${file}`] : []),
+            'Create more keys with POST /operator-keys; revoke this one once you have another admin key.',
+          ].join('\n'),
+        ),
+    },
+  });
   await app.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

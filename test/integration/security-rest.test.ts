@@ -98,6 +98,17 @@ describe.each(BACKENDS)('operator authentication on %s', (backend) => {
     expect(rows[0]?.n).toBe(1);
   });
 
+  it('prints the admin key once: a second start on the same store creates none', async () => {
+    let again: CreatedOperatorKey | undefined;
+    const second = await startTestServer({ db: t.db, auth: { onAdminKeyCreated: (k) => (again = k) } });
+    await second.close();
+    expect(again).toBeUndefined();
+    const rows = await t.db.query<{ n: number }>(
+      `SELECT count(*) AS n FROM operator_keys WHERE role = 'admin'`,
+    );
+    expect(rows[0]?.n).toBe(1);
+  });
+
   it('stores no secret: neither the operator secret nor the bearer token appears in the table', async () => {
     const rows = await t.db.query<Record<string, unknown>>('SELECT * FROM operator_keys');
     const text = JSON.stringify(rows);
