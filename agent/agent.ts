@@ -236,7 +236,7 @@ export function createAgent(options: AgentOptions): Agent {
   const closing = new AbortController();
   let client: MqttClient | undefined;
   let running: Running | undefined;
-  let runningDone: Promise<void> = Promise.resolve();
+  let runningDone: Promise<boolean> = Promise.resolve(true);
   let pumping = false;
   let wanted = false;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -431,6 +431,8 @@ export function createAgent(options: AgentOptions): Agent {
 
   async function finish(job: Running, status: JobDoneEvent['status'], statusDetails: StatusDetails) {
     job.final = true;
+    // The outcome is decided: should the service hand this execution out again, it is reported, never rerun.
+    finished.set(`${job.jobId}#${job.executionNumber}`, { status, statusDetails });
     const result = await enqueue(job, () => update(job, status, statusDetails));
     if (result === 'gone') {
       emit('job:canceled', {
@@ -440,7 +442,6 @@ export function createAgent(options: AgentOptions): Agent {
       });
       return;
     }
-    finished.set(`${job.jobId}#${job.executionNumber}`, { status, statusDetails });
     log.info({ jobId: job.jobId, executionNumber: job.executionNumber, status }, 'job finished');
     emit('job:done', { jobId: job.jobId, executionNumber: job.executionNumber, status, statusDetails });
   }
@@ -470,7 +471,8 @@ export function createAgent(options: AgentOptions): Agent {
     }
   }
 
-  async function runExecution(execution: JobExecution, startToken: string): Promise<void> {
+  /** Runs one execution to its end; false when it could not be finished (the caller backs off). */
+  async function runExecution(execution: JobExecution, startToken: string): Promise<boolean> {
     const { jobId, executionNumber } = execution;
     const job: Running = {
       jobId,
@@ -486,7 +488,7 @@ export function createAgent(options: AgentOptions): Agent {
         // Already run here; the service did not get the outcome (a lost reply): report it again, never rerun.
         log.info({ jobId, executionNumber }, 'reporting a finished execution again');
         await finish(job, previous.status, previous.statusDetails);
-        return;
+        return true;
       }
       const resume = execution.status === 'IN_PROGRESS' && execution.statusDetails?.agentStart !== startToken;
       log.info({ jobId, executionNumber, resume }, 'job started');
@@ -498,7 +500,7 @@ export function createAgent(options: AgentOptions): Agent {
       } catch (err) {
         if (!(err instanceof InvalidDocumentError)) throw err;
         await finish(job, 'REJECTED', toStatusDetails({ reason: `invalid job document: ${err.message}` }));
-        return;
+        return true;
       }
       let outcome: Outcome;
       if (doc.kind === 'operation') {
@@ -517,7 +519,7 @@ export function createAgent(options: AgentOptions): Agent {
         const point = resume ? resumePoint(doc, execution.statusDetails) : { startAt: 0 };
         if ('reason' in point) {
           await finish(job, 'FAILED', toStatusDetails({ reason: point.reason }));
-          return;
+          return true;
         }
         outcome = await runSteps(doc, {
           ...(options.handlerDir === undefined ? {} : { handlerDir: options.handlerDir }),
@@ -538,7 +540,7 @@ export function createAgent(options: AgentOptions): Agent {
       }
       if (job.gone !== undefined) {
         emit('job:canceled', { jobId, executionNumber, reason: job.gone });
-        return;
+        return true;
       }
       if (job.stopping) {
         outcome.statusDetails = toStatusDetails({
@@ -547,12 +549,15 @@ export function createAgent(options: AgentOptions): Agent {
         });
       }
       await finish(job, outcome.status, outcome.statusDetails);
+      return true;
     } catch (err) {
       if (job.gone !== undefined) emit('job:canceled', { jobId, executionNumber, reason: job.gone });
       else if (!(err instanceof AgentClosed)) {
         log.error({ jobId, err: errorMessage(err) }, 'job could not be run');
         emit('error', err instanceof Error ? err : new Error(String(err)));
+        return false;
       }
+      return true;
     } finally {
       running = undefined;
     }
@@ -592,7 +597,11 @@ export function createAgent(options: AgentOptions): Agent {
         }
         if (next.execution && !stopped()) {
           runningDone = runExecution(next.execution, next.startToken);
-          await runningDone;
+          if (!(await runningDone)) {
+            clearTimeout(retryTimer);
+            retryTimer = setTimeout(kick, retryBackoff.next());
+            return;
+          }
           wanted = true;
         }
       }
