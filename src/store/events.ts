@@ -65,8 +65,11 @@ export async function insertExecutionEvents(
          $5
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $7::text[])
               AS k(job_id, thing_name, execution_number, operation, status)
-       LEFT JOIN job_executions e
-         ON e.job_id = k.job_id AND e.thing_name = k.thing_name AND e.execution_number = k.execution_number
+       -- LATERAL ... LIMIT 1: one primary-key lookup per event, never a hash join over every execution.
+       LEFT JOIN LATERAL (
+         SELECT x.status_details FROM job_executions x
+         WHERE x.job_id = k.job_id AND x.thing_name = k.thing_name AND x.execution_number = k.execution_number
+         LIMIT 1) e ON true
        CROSS JOIN deployment_settings d
        ORDER BY k.job_id, k.thing_name, k.execution_number
        RETURNING topic, job_id, payload

@@ -42,9 +42,12 @@ async function selectRetryCandidates(
           AND p.execution_number >= c.execution_number - c.retry_attempt
           AND p.execution_number < c.execution_number) AS timed_out_before
      FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(job_id, thing_name, execution_number)
-     JOIN job_executions c
-       ON c.job_id = k.job_id AND c.thing_name = k.thing_name AND c.execution_number = k.execution_number
-     JOIN jobs j ON j.job_id = c.job_id
+     JOIN jobs j ON j.job_id = k.job_id
+     -- One primary-key lookup per change, never a hash join over every execution.
+     JOIN LATERAL (
+       SELECT x.job_id, x.thing_name, x.execution_number, x.status, x.retry_attempt FROM job_executions x
+       WHERE x.job_id = k.job_id AND x.thing_name = k.thing_name AND x.execution_number = k.execution_number
+       LIMIT 1) c ON true
      WHERE c.status IN ('FAILED', 'TIMED_OUT') AND j.status = 'IN_PROGRESS' AND j.retry_config IS NOT NULL`,
     [changes.map((c) => c.jobId), changes.map((c) => c.thingName), changes.map((c) => c.executionNumber)],
   );
@@ -136,6 +139,15 @@ export async function insertDelayedRetries(
   );
 }
 
+/** Of the given jobs, those IN_PROGRESS with a retry configuration. */
+async function selectJobsWithRetries(tx: Queryable, jobIds: readonly string[]): Promise<string[]> {
+  const rows = await tx.query<{ jobId: string }>(
+    `SELECT job_id FROM jobs WHERE job_id = ANY($1::text[]) AND status = 'IN_PROGRESS' AND retry_config IS NOT NULL`,
+    [jobIds],
+  );
+  return rows.map((r) => r.jobId);
+}
+
 /**
  * Decides the retries for a set of execution changes: immediate ones are created here (returned as changes),
  * delayed ones recorded for the retry worker. Called from afterExecutionsChanged, things locked.
@@ -146,7 +158,10 @@ export async function queueRetries(
   now: Date,
   random: () => number = Math.random,
 ): Promise<ExecutionChange[]> {
-  const failed = changes.filter((c) => c.status === 'FAILED' || c.status === 'TIMED_OUT');
+  const all = changes.filter((c) => c.status === 'FAILED' || c.status === 'TIMED_OUT');
+  if (all.length === 0) return [];
+  const retrying = new Set(await selectJobsWithRetries(tx, [...new Set(all.map((c) => c.jobId))]));
+  const failed = all.filter((c) => retrying.has(c.jobId));
   if (failed.length === 0) return [];
   const candidates = await selectRetryCandidates(tx, failed);
   const immediate: RetryItem[] = [];

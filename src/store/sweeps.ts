@@ -28,14 +28,20 @@ export interface ExecutionKey {
   executionNumber: number;
 }
 
+/** An overdue execution as selected: its status and row version (ctid) at that moment. */
+export interface OverdueExecution extends ExecutionKey {
+  status: ExecutionStatus;
+  ctid: string;
+}
+
 /** The earliest overdue pending executions (timeout_at passed), at most limit, through the timeout index. */
 export async function selectOverdueExecutions(
   tx: Queryable,
   now: Date,
   limit: number,
-): Promise<ExecutionKey[]> {
-  return tx.query<ExecutionKey>(
-    `SELECT job_id, thing_name, execution_number FROM job_executions
+): Promise<OverdueExecution[]> {
+  return tx.query<OverdueExecution>(
+    `SELECT job_id, thing_name, execution_number, status, ctid::text AS ctid FROM job_executions
      WHERE timeout_at <= $1 AND status IN ('QUEUED', 'IN_PROGRESS')
      ORDER BY timeout_at LIMIT $2`,
     [now, limit],
@@ -43,39 +49,33 @@ export async function selectOverdueExecutions(
 }
 
 /**
- * [SPEC 4] QUEUED / IN_PROGRESS -> TIMED_OUT for the given executions whose deadline has passed, in one
- * statement; version + 1. The guard re-checks status and deadline, so an execution that a device finished or
- * restarted (new step deadline) since it was selected is left alone. The things must be locked (lockThings):
- * that is also why the previous status read in the same statement is exact.
+ * [SPEC 4] QUEUED / IN_PROGRESS -> TIMED_OUT for the selected overdue executions, in one statement; version + 1.
+ * Rows are addressed by the row version selected (a TID scan, whatever the batch size): a row that a device
+ * changed since has a new version and is left alone, and so is one whose guard (status, deadline) no longer
+ * holds. The things must be locked (lockThings) so that nothing changes a row between this and the
+ * notifications; an unchanged row version also means the status selected is the previous status.
  */
 export async function timeOutExecutions(
   tx: Queryable,
-  keys: readonly ExecutionKey[],
+  overdue: readonly OverdueExecution[],
   now: Date,
 ): Promise<ExecutionChange[]> {
-  if (keys.length === 0) return [];
-  const rows = await tx.query<{
-    jobId: string;
-    thingName: string;
-    executionNumber: number;
-    previousStatus: ExecutionStatus;
-  }>(
+  if (overdue.length === 0) return [];
+  const rows = await tx.query<{ jobId: string; thingName: string; executionNumber: number }>(
     `UPDATE job_executions e
-     SET status = 'TIMED_OUT', version_number = e.version_number + 1, last_updated_at = $4
-     FROM (SELECT p.job_id, p.thing_name, p.execution_number, p.status AS previous_status
-           FROM unnest($1::text[], $2::text[], $3::bigint[]) AS k(job_id, thing_name, execution_number)
-           JOIN job_executions p ON p.job_id = k.job_id AND p.thing_name = k.thing_name
-                                AND p.execution_number = k.execution_number) o
-     WHERE e.job_id = o.job_id AND e.thing_name = o.thing_name AND e.execution_number = o.execution_number
-       AND e.status IN ('QUEUED', 'IN_PROGRESS') AND e.timeout_at <= $4
-     RETURNING e.job_id, e.thing_name, e.execution_number, o.previous_status`,
-    [keys.map((k) => k.jobId), keys.map((k) => k.thingName), keys.map((k) => k.executionNumber), now],
+     SET status = 'TIMED_OUT', version_number = e.version_number + 1, last_updated_at = $2
+     WHERE e.ctid = ANY($1::tid[]) AND e.status IN ('QUEUED', 'IN_PROGRESS') AND e.timeout_at <= $2
+     RETURNING e.job_id, e.thing_name, e.execution_number`,
+    [overdue.map((o) => o.ctid), now],
   );
+  const key = (k: ExecutionKey) => `${k.jobId}\u0000${k.thingName}\u0000${k.executionNumber}`;
+  const previous = new Map(overdue.map((o) => [key(o), o.status]));
   return rows.map((r) => ({
     jobId: r.jobId,
     thingName: r.thingName,
     executionNumber: r.executionNumber,
     status: 'TIMED_OUT',
-    previousStatus: r.previousStatus,
+    // Every updated row matched a selected row version, so its selected status is in the map.
+    previousStatus: previous.get(key(r)) as ExecutionStatus,
   }));
 }
