@@ -1,12 +1,12 @@
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../../agent/process.js';
 import { TailBuffer } from '../../agent/output.js';
-import { runSteps, type StepRunnerOptions } from '../../agent/runner.js';
-import { parseJobDocument } from '../../agent/document.js';
+import { checkRunAsUsers, runSteps, type StepRunnerOptions } from '../../agent/runner.js';
+import { InvalidDocumentError, parseJobDocument } from '../../agent/document.js';
 
 /** A process that exited and was reaped, or became a zombie, no longer runs. */
 function running(pid: number): boolean {
@@ -139,5 +139,29 @@ describe('step documents', () => {
       options({ startAt: 1 }),
     );
     expect(outcome.statusDetails.stdout).toBe('second');
+  });
+
+  it('lets runAsUser name only the agent user or a permitted one, and passes it to handlers first', async () => {
+    const asUser = (user: string) =>
+      steps({
+        version: '1.0',
+        includeStdOut: true,
+        steps: [
+          {
+            action: {
+              name: 'h',
+              type: 'runHandler',
+              runAsUser: user,
+              input: { handler: 'greet.sh', args: ['a'] },
+            },
+          },
+        ],
+      });
+    expect(() => checkRunAsUsers(asUser('someone-else'))).toThrow(InvalidDocumentError);
+    expect(() => checkRunAsUsers(asUser('someone-else'), ['someone-else'])).not.toThrow();
+    const me = userInfo().username;
+    checkRunAsUsers(asUser(me));
+    const outcome = await runSteps(asUser(me), options());
+    expect(outcome.statusDetails.stdout).toBe(`user=[${me}] arg=[a]`);
   });
 });
