@@ -1,0 +1,147 @@
+import { describe, expect, it } from 'vitest';
+import { cronOf, inMaintenanceWindow, initialJobState, ratePerMinute } from '../../src/service/rollout.js';
+import { retryDelayMs, shouldRetry } from '../../src/store/retries.js';
+import { trippedAbortCriterion } from '../../src/workers/rollout.js';
+import type { JobProcessDetails } from '../../src/store/jobs.js';
+
+const details = (d: Partial<JobProcessDetails>): JobProcessDetails => ({
+  numberOfCanceledThings: 0,
+  numberOfSucceededThings: 0,
+  numberOfFailedThings: 0,
+  numberOfRejectedThings: 0,
+  numberOfQueuedThings: 0,
+  numberOfInProgressThings: 0,
+  numberOfRemovedThings: 0,
+  numberOfTimedOutThings: 0,
+  ...d,
+});
+
+describe('rollout rate', () => {
+  it('is maximumPerMinute alone, and unlimited without a rollout configuration', () => {
+    expect(ratePerMinute({ maximumPerMinute: 7 }, { released: 1000, succeeded: 1000 })).toBe(7);
+    expect(ratePerMinute(null, { released: 0, succeeded: 0 })).toBeUndefined();
+  });
+
+  it('multiplies an exponential rate per quantum reached and caps it', () => {
+    const config = {
+      maximumPerMinute: 300,
+      exponentialRate: {
+        baseRatePerMinute: 50,
+        incrementFactor: 2,
+        rateIncreaseCriteria: { numberOfSucceededThings: 1000 },
+      },
+    };
+    expect(ratePerMinute(config, { released: 5000, succeeded: 999 })).toBe(50);
+    expect(ratePerMinute(config, { released: 0, succeeded: 1000 })).toBe(100);
+    expect(ratePerMinute(config, { released: 0, succeeded: 2999 })).toBe(200);
+    expect(ratePerMinute(config, { released: 0, succeeded: 3000 })).toBe(300);
+  });
+});
+
+describe('maintenance windows', () => {
+  it('reads AWS cron with ? and a year, and numbers weekdays from 1 = SUN', () => {
+    expect(cronOf('cron(0 2 ? * 2 *)')).toBe('0 2 * * 1');
+    expect(cronOf('cron(30 1 * * ? *)')).toBe('30 1 * * *');
+    expect(cronOf('15 3 * * MON')).toBe('15 3 * * MON');
+  });
+
+  it('is open from the cron start for durationInMinutes', () => {
+    const w = [{ startTime: 'cron(0 2 * * ? *)', durationInMinutes: 60 }];
+    expect(inMaintenanceWindow(w, new Date('2026-05-04T01:59:59Z'))).toBe(false);
+    expect(inMaintenanceWindow(w, new Date('2026-05-04T02:00:00Z'))).toBe(true);
+    expect(inMaintenanceWindow(w, new Date('2026-05-04T02:59:59Z'))).toBe(true);
+    expect(inMaintenanceWindow(w, new Date('2026-05-04T03:00:00Z'))).toBe(false);
+  });
+
+  it('honours the weekday (2026-05-04 is a Monday)', () => {
+    const mondays = [{ startTime: 'cron(0 2 ? * 2 *)', durationInMinutes: 30 }];
+    expect(inMaintenanceWindow(mondays, new Date('2026-05-04T02:10:00Z'))).toBe(true);
+    expect(inMaintenanceWindow(mondays, new Date('2026-05-05T02:10:00Z'))).toBe(false);
+  });
+});
+
+describe('job start state', () => {
+  it('is SCHEDULED before startTime and rollout-managed with a rate or a schedule', () => {
+    const now = new Date('2026-05-04T00:00:00Z');
+    expect(initialJobState({}, now)).toEqual({ status: 'IN_PROGRESS', rolloutPending: false });
+    expect(initialJobState({ schedulingConfig: { startTime: '2026-05-04T01:00' } }, now)).toEqual({
+      status: 'SCHEDULED',
+      rolloutPending: true,
+    });
+    expect(initialJobState({ jobExecutionsRolloutConfig: { maximumPerMinute: 5 } }, now)).toEqual({
+      status: 'IN_PROGRESS',
+      rolloutPending: true,
+    });
+    expect(initialJobState({ schedulingConfig: { endTime: '2026-05-05T00:00' } }, now)).toEqual({
+      status: 'IN_PROGRESS',
+      rolloutPending: false,
+    });
+  });
+});
+
+describe('retries', () => {
+  const base = { failedBefore: 0, timedOutBefore: 0 };
+  it('retries a type within its own criterion and within ALL', () => {
+    const retryConfig = {
+      criteriaList: [
+        { failureType: 'FAILED' as const, numberOfRetries: 2 },
+        { failureType: 'ALL' as const, numberOfRetries: 3 },
+      ],
+    };
+    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 0, retryConfig })).toBe(true);
+    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 2, failedBefore: 2, retryConfig })).toBe(
+      false,
+    );
+    expect(shouldRetry({ ...base, status: 'TIMED_OUT', retryAttempt: 2, failedBefore: 2, retryConfig })).toBe(
+      true,
+    );
+    expect(
+      shouldRetry({ ...base, status: 'TIMED_OUT', retryAttempt: 3, timedOutBefore: 1, retryConfig }),
+    ).toBe(false);
+  });
+
+  it('never goes beyond 10 retries in all', () => {
+    const retryConfig = { criteriaList: [{ failureType: 'ALL' as const, numberOfRetries: 50 }] };
+    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 9, retryConfig })).toBe(true);
+    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 10, retryConfig })).toBe(false);
+  });
+
+  it('draws a full-jitter delay under the exponential cap', () => {
+    const config = { criteriaList: [], retryDelaySeconds: 10, backoffFactor: 3, maxDelaySeconds: 60 };
+    expect(retryDelayMs(config, 1, () => 0.999999)).toBe(9_999);
+    expect(retryDelayMs(config, 2, () => 0.5)).toBe(15_000);
+    expect(retryDelayMs(config, 3, () => 0.999999)).toBe(59_999);
+    expect(retryDelayMs(config, 3, () => 0)).toBe(0);
+    expect(retryDelayMs({ criteriaList: [] }, 4, () => 0.5)).toBe(0);
+  });
+});
+
+describe('abort criteria', () => {
+  const criteria = [
+    {
+      failureType: 'TIMED_OUT' as const,
+      action: 'CANCEL' as const,
+      thresholdPercentage: 10,
+      minNumberOfExecutedThings: 100,
+    },
+    {
+      failureType: 'ALL' as const,
+      action: 'CANCEL' as const,
+      thresholdPercentage: 25,
+      minNumberOfExecutedThings: 4,
+    },
+  ];
+  it('waits for the minimum number of executed things', () => {
+    expect(trippedAbortCriterion(criteria, details({ numberOfFailedThings: 3 }))).toBeUndefined();
+  });
+  it('trips the first criterion whose failure share reaches the threshold', () => {
+    const tripped = trippedAbortCriterion(
+      criteria,
+      details({ numberOfSucceededThings: 3, numberOfRejectedThings: 1, numberOfQueuedThings: 50 }),
+    );
+    expect(tripped).toMatchObject({ executed: 4, failures: 1, criterion: { failureType: 'ALL' } });
+    expect(
+      trippedAbortCriterion(criteria, details({ numberOfSucceededThings: 4, numberOfFailedThings: 1 })),
+    ).toBeUndefined();
+  });
+});
