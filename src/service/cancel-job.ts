@@ -70,11 +70,12 @@ export async function cancelJob(deps: ServiceDeps, input: CancelJobInput): Promi
       now,
     );
     if (!updated) throw new FleetJobsError('Conflict', `job ${input.jobId} changed meanwhile; retry`);
-    const changes = await cancelExecutionsOfJob(
-      tx,
-      { jobId: input.jobId, thingNames, fromStatuses: fromExecution, force },
-      now,
-    );
+    const changes = [];
+    for (const fromStatus of fromExecution) {
+      changes.push(
+        ...(await cancelExecutionsOfJob(tx, { jobId: input.jobId, thingNames, fromStatus, force }, now)),
+      );
+    }
     await afterExecutionsChanged(tx, changes, now);
     // [SPEC 6] $aws/events/job/{jobId}/canceled, after the executions' own canceled events.
     await insertJobEvents(tx, [input.jobId], 'canceled', now);

@@ -96,42 +96,30 @@ export async function selectThingNamesOfJob(
 }
 
 /**
- * CancelJob: every execution of the job in one of fromStatuses, on the locked things, becomes CANCELED in one
- * statement, each guarded by the status and version it was read with.
+ * CancelJob: every execution of the job in fromStatus, on the locked things, becomes CANCELED in one statement,
+ * guarded by that status (the caller runs it once per status, so each change knows the status it left). No
+ * self-join: right after a large fan-out the planner's statistics are stale, and a join of job_executions with
+ * itself degenerates into a nested loop over every pair of rows.
  */
 export async function cancelExecutionsOfJob(
   tx: Queryable,
-  args: {
-    jobId: string;
-    thingNames: readonly string[];
-    fromStatuses: readonly ExecutionStatus[];
-    force: boolean;
-  },
+  args: { jobId: string; thingNames: readonly string[]; fromStatus: ExecutionStatus; force: boolean },
   now: Date,
 ): Promise<ExecutionChange[]> {
   if (args.thingNames.length === 0) return [];
-  const rows = await tx.query<{
-    thingName: string;
-    executionNumber: number;
-    previousStatus: ExecutionStatus;
-  }>(
-    `WITH old AS (
-       SELECT job_id, thing_name, execution_number, status, version_number FROM job_executions
-       WHERE job_id = $1 AND thing_name = ANY($2::text[]) AND status = ANY($3::text[]))
-     UPDATE job_executions e
+  const rows = await tx.query<{ thingName: string; executionNumber: number }>(
+    `UPDATE job_executions e
      SET status = 'CANCELED', force_canceled = $4, version_number = e.version_number + 1, last_updated_at = $5
-     FROM old
-     WHERE e.job_id = old.job_id AND e.thing_name = old.thing_name AND e.execution_number = old.execution_number
-       AND e.status = old.status AND e.version_number = old.version_number
-     RETURNING e.thing_name, e.execution_number, old.status AS previous_status`,
-    [args.jobId, args.thingNames, args.fromStatuses, args.force, now],
+     WHERE e.job_id = $1 AND e.status = $3 AND e.thing_name = ANY($2::text[])
+     RETURNING e.thing_name, e.execution_number`,
+    [args.jobId, args.thingNames, args.fromStatus, args.force, now],
   );
   return rows.map((r) => ({
     jobId: args.jobId,
     thingName: r.thingName,
     executionNumber: r.executionNumber,
     status: 'CANCELED',
-    previousStatus: r.previousStatus,
+    previousStatus: args.fromStatus,
   }));
 }
 
@@ -183,38 +171,34 @@ export async function removePendingExecutions(
   now: Date,
 ): Promise<ExecutionChange[]> {
   if (args.thingNames.length === 0 || args.jobIds?.length === 0) return [];
-  const rows = await tx.query<{
-    jobId: string;
-    thingName: string;
-    executionNumber: number;
-    previousStatus: ExecutionStatus;
-  }>(
-    `WITH old AS (
-       SELECT e.job_id, e.thing_name, e.execution_number, e.status, e.version_number
-       FROM job_executions e
-       WHERE e.thing_name = ANY($1::text[]) AND e.status IN ('QUEUED', 'IN_PROGRESS')
+  const changes: ExecutionChange[] = [];
+  // One statement per status it leaves, each guarded by it (see cancelExecutionsOfJob on self-joins).
+  for (const fromStatus of ['QUEUED', 'IN_PROGRESS'] as const) {
+    const rows = await tx.query<{ jobId: string; thingName: string; executionNumber: number }>(
+      `UPDATE job_executions e
+       SET status = 'REMOVED', version_number = e.version_number + 1, last_updated_at = $5
+       WHERE e.thing_name = ANY($1::text[]) AND e.status = $6
          AND ($2::text[] IS NULL OR (
            e.job_id = ANY($2::text[])
            AND NOT EXISTS (
              SELECT 1 FROM jobs j WHERE j.job_id = e.job_id AND (
                $3 || e.thing_name = ANY(j.targets)
                OR EXISTS (SELECT 1 FROM thing_group_members m
-                          WHERE m.thing_name = e.thing_name AND $4 || m.thing_group_name = ANY(j.targets)))))))
-     UPDATE job_executions e
-     SET status = 'REMOVED', version_number = e.version_number + 1, last_updated_at = $5
-     FROM old
-     WHERE e.job_id = old.job_id AND e.thing_name = old.thing_name AND e.execution_number = old.execution_number
-       AND e.status = old.status AND e.version_number = old.version_number
-     RETURNING e.job_id, e.thing_name, e.execution_number, old.status AS previous_status`,
-    [args.thingNames, args.jobIds, args.thingArnPrefix, args.groupArnPrefix, now],
-  );
-  return rows.map((r) => ({
-    jobId: r.jobId,
-    thingName: r.thingName,
-    executionNumber: r.executionNumber,
-    status: 'REMOVED',
-    previousStatus: r.previousStatus,
-  }));
+                          WHERE m.thing_name = e.thing_name AND $4 || m.thing_group_name = ANY(j.targets))))))
+       RETURNING e.job_id, e.thing_name, e.execution_number`,
+      [args.thingNames, args.jobIds, args.thingArnPrefix, args.groupArnPrefix, now, fromStatus],
+    );
+    for (const r of rows) {
+      changes.push({
+        jobId: r.jobId,
+        thingName: r.thingName,
+        executionNumber: r.executionNumber,
+        status: 'REMOVED',
+        previousStatus: fromStatus,
+      });
+    }
+  }
+  return changes;
 }
 
 /** DeleteJob: every execution of the job, deleted in one statement (the things with pending ones locked). */
