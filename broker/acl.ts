@@ -35,7 +35,8 @@ export function createTopicAcl(topics: TopicScheme): TopicAcl {
       if (isOperatorIdentity(identity)) {
         if (filterWithin(filter, EVENTS_ROOT)) return true;
         // Operators may watch notifications, never other clients' replies (those are not fanned out anyway).
-        const parsed = topics.parse(filter);
+        // A `+` level (any thing) is checked as if it named one thing; `#` never matches only notifications.
+        const parsed = topics.parse(filter.replace(/(^|\/)\+(?=\/|$)/g, '$1x'));
         return parsed !== undefined && parsed.kind === 'event';
       }
       return filterWithin(filter, topics.root(identity));

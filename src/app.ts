@@ -89,10 +89,8 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     metrics: createMetrics(),
   };
   const security = await createSecurity(config, deps, options.security ?? {});
-  const router = createDeviceRouter(
-    deps,
-    options.deviceRateLimit ? { rateLimit: options.deviceRateLimit } : {},
-  );
+  const deviceRateLimit = options.deviceRateLimit ?? config.deviceRateLimit;
+  const router = createDeviceRouter(deps, deviceRateLimit ? { rateLimit: deviceRateLimit } : {});
   const hooks: BrokerHooks = {
     // Device identity (mTLS CN or thing name + secret) and the topic ACL; hooks given by a caller take precedence.
     ...security.brokerHooks(),
@@ -132,7 +130,12 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     {
       ...deps,
       isReady: () => ready,
-      auth: { mode: config.authMode, operatorKeys: security.operatorKeys, masterKey: security.masterKey },
+      auth: {
+        mode: config.authMode,
+        operatorKeys: security.operatorKeys,
+        masterKey: security.masterKey,
+        rateLimit: config.operatorRateLimit,
+      },
     },
     { logger: log },
   );
@@ -152,7 +155,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
           {
             ...deps,
             authOff: config.authMode === 'off',
-            rateLimit: options.deviceRateLimit,
+            rateLimit: deviceRateLimit,
             authenticate: createDevicePlaneAuth((thingName, secret) =>
               security.devices.verify(thingName, secret),
             ),

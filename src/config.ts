@@ -24,6 +24,10 @@ export interface Config {
   jobsTopicRoot: string;
   authMode: 'required' | 'off';
   logLevel: string;
+  /** DEVICE_RATE_LIMIT `rate[/burst]`: per-thing device requests per second (default LIMITS). */
+  deviceRateLimit: { perSecond: number; burst: number } | undefined;
+  /** OPERATOR_RATE_LIMIT `rate[/burst]`: REST requests per second per operator key (default LIMITS). */
+  operatorRateLimit: { perSecond: number; burst: number } | undefined;
   awsRegion: string;
   awsAccountId: string;
 }
@@ -52,6 +56,8 @@ const VARS = [
   'JOBS_TOPIC_ROOT',
   'AUTH_MODE',
   'LOG_LEVEL',
+  'DEVICE_RATE_LIMIT',
+  'OPERATOR_RATE_LIMIT',
   'AWS_REGION',
   'AWS_ACCOUNT_ID',
 ] as const;
@@ -89,6 +95,20 @@ function port(v: Var, raw: string | undefined, fallback?: number): number | unde
     );
   }
   return Number(raw);
+}
+
+/** `100` or `100/200`: a sustained rate per second and an optional burst (default: twice the rate). */
+function rateLimit(v: Var, raw: string | undefined): { perSecond: number; burst: number } | undefined {
+  if (raw === undefined) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(?:\/(\d+))?$/.exec(raw);
+  const perSecond = Number(m?.[1]);
+  const burst = m?.[2] === undefined ? Math.max(1, Math.ceil(perSecond * 2)) : Number(m[2]);
+  if (!m || !(perSecond > 0) || !(burst >= 1)) {
+    throw new ConfigError(
+      `${v}=${raw} is not a rate; set ${v} to requests per second, optionally /burst (e.g. 100/200)`,
+    );
+  }
+  return { perSecond, burst };
 }
 
 export function loadConfig(env: Source, flags: Source = {}): Config {
@@ -154,6 +174,8 @@ export function loadConfig(env: Source, flags: Source = {}): Config {
     jobsTopicRoot,
     authMode,
     logLevel,
+    deviceRateLimit: rateLimit('DEVICE_RATE_LIMIT', get('DEVICE_RATE_LIMIT')),
+    operatorRateLimit: rateLimit('OPERATOR_RATE_LIMIT', get('OPERATOR_RATE_LIMIT')),
     awsRegion: region,
     awsAccountId: accountId,
   };

@@ -44,7 +44,10 @@ export interface RateLimit {
 }
 
 /** [SPEC 8] Generous enough for a device that pipelines requests; abuse gets RequestThrottled. */
-export const DEFAULT_DEVICE_RATE_LIMIT: RateLimit = { perSecond: 1000, burst: 2000 };
+export const DEFAULT_DEVICE_RATE_LIMIT: RateLimit = {
+  perSecond: LIMITS.DEVICE_REQUESTS_PER_SECOND,
+  burst: LIMITS.DEVICE_REQUEST_BURST,
+};
 
 const HANDLERS: Record<Operation, { handler: DeviceHandler<never>; validate: ValidateFunction }> = {
   GetPendingJobExecutions: { handler: handleGetPending, validate: validators.GetPendingJobExecutions },

@@ -23,6 +23,7 @@ export interface HttpDeps extends ServiceDeps {
     mode: 'required' | 'off';
     operatorKeys: OperatorKeyResolver | undefined;
     masterKey: Buffer | undefined;
+    rateLimit?: { perSecond: number; burst: number } | undefined;
   };
 }
 
@@ -43,6 +44,9 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     mode: deps.auth?.mode ?? 'off',
     resolver: deps.auth?.operatorKeys,
     clock: deps.clock,
+    ...(deps.auth?.rateLimit
+      ? { rateLimit: { ratePerSecond: deps.auth.rateLimit.perSecond, burst: deps.auth.rateLimit.burst } }
+      : {}),
   });
   await app.register(swagger, {
     openapi: {

@@ -36,11 +36,14 @@ export const LIMITS = {
   MAX_SUBSTITUTIONS_PER_DOCUMENT: 10,
   /** Whole MQTT packet in bytes: a full payload plus topic and headers; a larger packet closes the connection. */
   MAX_MQTT_PACKET_BYTES: 132_096,
-  /** Device requests per second per thing, sustained; more are answered with RequestThrottled. */
-  DEVICE_REQUESTS_PER_SECOND: 20,
+  /**
+   * Device requests per second per thing, sustained; more are answered with RequestThrottled. Generous, so a
+   * device that pipelines requests is never slowed; DEVICE_RATE_LIMIT lowers it.
+   */
+  DEVICE_REQUESTS_PER_SECOND: 1000,
   /** Device requests a thing may send at once before the per-second rate applies. */
-  DEVICE_REQUEST_BURST: 40,
-  /** Operator REST requests per second per key (or per address without a key); more get 429. */
+  DEVICE_REQUEST_BURST: 2000,
+  /** Operator REST requests per second per key (or per address without a key); more get 429 (OPERATOR_RATE_LIMIT). */
   OPERATOR_REQUESTS_PER_SECOND: 100,
   OPERATOR_REQUEST_BURST: 200,
   /** A SigV4 request dated further than this from the server clock is refused (replay window). */
