@@ -7,6 +7,13 @@ import { startTestServer } from '../helpers/server.js';
 import type { FleetJobs } from '../../src/app.js';
 import type { CreatedOperatorKey } from '../../src/service/operator-keys.js';
 import { insertThings } from '../../src/store/things.js';
+import {
+  CreateJobCommand,
+  CreateThingCommand,
+  DescribeJobCommand,
+  IoTClient,
+  ListThingsCommand,
+} from '@aws-sdk/client-iot';
 
 interface Key {
   accessKeyId: string;
@@ -212,6 +219,47 @@ describe.each(BACKENDS)('operator authentication on %s', (backend) => {
       signingDate: new Date(Date.now() + 6 * 60_000),
     });
     expect((await send('GET', '/things/sensor-1/credentials', future)).status).toBe(401);
+  });
+
+  it('lets @aws-sdk/client-iot work with an operator key as its real credentials, and refuses a viewer and a bad secret', async () => {
+    const client = (key: Key) =>
+      new IoTClient({
+        endpoint: base,
+        region: 'local',
+        credentials: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey },
+        maxAttempts: 1,
+      });
+    const iot = client(operator);
+    try {
+      await iot.send(new CreateThingCommand({ thingName: 'sdk-thing' }));
+      const things = await iot.send(new ListThingsCommand({}));
+      expect(things.things?.map((x) => x.thingName)).toContain('sdk-thing');
+      await iot.send(
+        new CreateJobCommand({ jobId: 'sdk-job', targets: ['thing/sdk-thing'], document: '{"op":"x"}' }),
+      );
+      expect((await iot.send(new DescribeJobCommand({ jobId: 'sdk-job' }))).job?.jobId).toBe('sdk-job');
+    } finally {
+      iot.destroy();
+    }
+    const asViewer = client(viewer);
+    const forged = client({ ...operator, secretAccessKey: 'x'.repeat(43) });
+    try {
+      expect((await asViewer.send(new ListThingsCommand({}))).things?.length).toBeGreaterThan(0);
+      await expect(
+        asViewer.send(new CreateThingCommand({ thingName: 'viewer-thing' })),
+      ).rejects.toMatchObject({
+        $metadata: { httpStatusCode: 403 },
+      });
+      await expect(forged.send(new ListThingsCommand({}))).rejects.toMatchObject({
+        name: 'UnauthorizedException',
+        $metadata: { httpStatusCode: 401 },
+      });
+    } finally {
+      asViewer.destroy();
+      forged.destroy();
+    }
+    const rows = await t.db.query<{ thingName: string }>(`SELECT thing_name FROM things ORDER BY thing_name`);
+    expect(rows.map((r) => r.thingName)).toEqual(['sdk-thing', 'sensor-1']);
   });
 
   it('refuses to revoke the last active admin key', async () => {
