@@ -7,10 +7,7 @@ export async function countJobsByStatus(db: Queryable): Promise<{ status: string
   );
 }
 
-/**
- * Executions per status in one scan. The pending statuses, the ones worth alerting on, are also covered by the
- * partial index job_executions_next, but one GROUP BY is cheaper than a statement per status.
- */
+/** Executions per status, every row: one scan of the executions table, so callers run it rarely. */
 export async function countExecutionsByStatus(db: Queryable): Promise<{ status: string; n: number }[]> {
   return db.query<{ status: string; n: number }>(
     `SELECT status, count(*) AS n FROM job_executions GROUP BY status ORDER BY status`,

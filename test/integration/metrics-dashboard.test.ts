@@ -62,6 +62,15 @@ describe('GET /metrics on postgres', () => {
     expect(m.has('nodejs_eventloop_delay_seconds{quantile="0.99"}')).toBe(true);
   });
 
+  it('recounts executions at most every 30 s, however often it is scraped', async () => {
+    await t.db.query(`UPDATE job_executions SET status = 'IN_PROGRESS' WHERE thing_name = 'm-1'`);
+    const m = parseMetrics((await app.http.inject({ method: 'GET', url: '/metrics' })).body);
+    // The counts of the previous scrape, taken less than 30 s ago; jobs and the outbox are read afresh.
+    expect(m.get('fleetjobs_job_executions{status="QUEUED"}')).toBe(1);
+    expect(m.get('fleetjobs_job_executions{status="IN_PROGRESS"}')).toBe(0);
+    expect(m.get('fleetjobs_outbox_backlog')).toBe(4);
+  });
+
   it('counts device requests by transport, operation and outcome', async () => {
     app.deps.metrics?.deviceRequest('mqtt', 'UpdateJobExecution', 'VersionMismatch');
     app.deps.metrics?.deviceRequest('mqtt', 'UpdateJobExecution', 'VersionMismatch');
