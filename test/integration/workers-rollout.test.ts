@@ -234,4 +234,30 @@ describe.each(BACKENDS)('rollout, scheduling and abort on %s', (backend) => {
     expect(await counts('abort-job')).toEqual({ CANCELED: 3, FAILED: 2, IN_PROGRESS: 1, SUCCEEDED: 2 });
     expect(await workers.rollout.runOnce(T0)).toBe(0);
   });
+
+  it('deleting a thing removes its pending execution, with a removed event, and the job completes', async () => {
+    const group = await fleet('gone', 2);
+    at(T0);
+    await cp.call('PUT', '/jobs/gone-job', { targets: [group], document: '{}' });
+    await startNext(cp.deps, 'gone-00', {});
+    await updateExecution(cp.deps, { thingName: 'gone-00', jobId: 'gone-job', status: 'SUCCEEDED' });
+    const deleted = await cp.call('DELETE', '/things/gone-01');
+    expect(deleted.status).toBe(200);
+    const events = await cp.t.db.query<{ topic: string; payload: Record<string, unknown> }>(
+      `SELECT topic, payload FROM events WHERE job_id = 'gone-job' ORDER BY id`,
+    );
+    expect(events.map((e) => e.topic)).toEqual([
+      '$aws/events/jobExecution/gone-job/succeeded',
+      '$aws/events/jobExecution/gone-job/removed',
+      '$aws/events/job/gone-job/completed',
+    ]);
+    expect(events[1]?.payload).toMatchObject({
+      status: 'REMOVED',
+      thingArn: 'arn:aws:iot:local:000000000000:thing/gone-01',
+    });
+    expect(events[2]?.payload.jobProcessDetails).toMatchObject({
+      numberOfSucceededThings: 1,
+      numberOfRemovedThings: 1,
+    });
+  });
 });

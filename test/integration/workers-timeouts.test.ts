@@ -5,6 +5,7 @@ import { createJob } from '../../src/service/create-job.js';
 import { insertThings } from '../../src/store/things.js';
 import { createTimeoutWorker } from '../../src/workers/timeouts.js';
 import { createRetryWorker } from '../../src/workers/retries.js';
+import { createEventsWorker } from '../../src/workers/events.js';
 
 describe.each(BACKENDS)('timeout and retry workers on %s', (backend) => {
   let t: TestDb;
@@ -195,5 +196,21 @@ describe.each(BACKENDS)('timeout and retry workers on %s', (backend) => {
     });
     expect(await createTimeoutWorker(deps).runOnce(minutes(t0, 1))).toBe(1);
     expect((await executions('retry-failed-only')).map((r) => r.status)).toEqual(['TIMED_OUT']);
+  });
+
+  it('keeps events for the retention period, numbered in order, then deletes them', async () => {
+    const deps = workerDeps(t.db, t0);
+    const events = createEventsWorker(deps, { retentionMs: 3_600_000, batchSize: 2 });
+    await events.runOnce(t0);
+    const seqs = await t.db.query<{ seq: number | null; createdAt: Date }>(
+      `SELECT seq, created_at FROM events ORDER BY id`,
+    );
+    expect(seqs.length).toBeGreaterThan(4);
+    expect(seqs.map((r) => r.seq)).toEqual(seqs.map((_, i) => (seqs[0]?.seq as number) + i));
+    const times = seqs.map((r) => r.createdAt.getTime());
+    await events.runOnce(new Date(Math.min(...times) + 3_600_000));
+    expect(await t.db.query(`SELECT 1 FROM events`)).toHaveLength(seqs.length);
+    await events.runOnce(new Date(Math.max(...times) + 3_600_001));
+    expect(await t.db.query(`SELECT 1 FROM events`)).toHaveLength(0);
   });
 });
