@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import { LIMITS, isValidThingName } from '../src/protocol/limits.js';
+import { LIMITS, isValidJobId, isValidThingName } from '../src/protocol/limits.js';
 import { createTopicScheme } from '../src/protocol/topics.js';
 import { isExecutionStatus, isTerminal } from '../src/protocol/states.js';
 import type {
@@ -173,6 +173,19 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** The fields the agent relies on, checked before it acts on an execution it was sent. */
+function isExecution(value: unknown): value is JobExecution {
+  const e = value as Partial<JobExecution> | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.jobId === 'string' &&
+    isValidJobId(e.jobId) &&
+    Number.isInteger(e.executionNumber) &&
+    Number.isInteger(e.versionNumber)
+  );
+}
+
 /** Waits for a promise at most ms; true when it settled in time. Leaves no timer behind. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -249,9 +262,11 @@ export function createAgent(options: AgentOptions): Agent {
     if (closing.signal.aborted) return Promise.reject(new AgentClosed('the agent is stopped'));
     if (client?.connected) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      connectedWaiters.push(resolve);
-      closing.signal.addEventListener('abort', () => reject(new AgentClosed('the agent is stopped')), {
-        once: true,
+      const onClose = () => reject(new AgentClosed('the agent is stopped'));
+      closing.signal.addEventListener('abort', onClose, { once: true });
+      connectedWaiters.push(() => {
+        closing.signal.removeEventListener('abort', onClose);
+        resolve();
       });
     });
   }
@@ -289,7 +304,7 @@ export function createAgent(options: AgentOptions): Agent {
       log.warn({ topic }, 'ignored a message that is not JSON');
       return;
     }
-    if (body === null || typeof body !== 'object') return;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return;
     if (topic.endsWith('/accepted') || topic.endsWith('/rejected')) {
       const clientToken = (body as { clientToken?: unknown }).clientToken;
       const waiter = typeof clientToken === 'string' ? pending.get(clientToken) : undefined;
@@ -314,13 +329,14 @@ export function createAgent(options: AgentOptions): Agent {
   function onNotify(event: NotifyEvent): void {
     const job = running;
     if (job === undefined) {
-      if ((event.jobs?.QUEUED?.length ?? 0) > 0) kick();
+      if (Array.isArray(event.jobs?.QUEUED) && event.jobs.QUEUED.length > 0) kick();
       return;
     }
-    const listed = [...(event.jobs?.IN_PROGRESS ?? []), ...(event.jobs?.QUEUED ?? [])];
+    const list = (value: unknown) => (Array.isArray(value) ? (value as Array<Partial<JobExecution>>) : []);
+    const listed = [...list(event.jobs?.IN_PROGRESS), ...list(event.jobs?.QUEUED)];
     // The lists hold at most 10 entries, so absence from a full list proves nothing.
     if (listed.length >= LIMITS.MAX_PENDING_LIST) return;
-    const present = listed.some((e) => e.jobId === job.jobId && e.executionNumber === job.executionNumber);
+    const present = listed.some((e) => e?.jobId === job.jobId && e.executionNumber === job.executionNumber);
     if (!present) void verify(job);
   }
 
@@ -366,6 +382,7 @@ export function createAgent(options: AgentOptions): Agent {
     statusDetails: StatusDetails,
     stepTimeoutInMinutes?: number,
   ): Promise<'ok' | 'gone'> {
+    let detailsDropped = false;
     for (;;) {
       if (job.gone !== undefined) return 'gone';
       let reply: Reply<UpdateAccepted>;
@@ -409,8 +426,9 @@ export function createAgent(options: AgentOptions): Agent {
         continue;
       }
       log.error({ jobId: job.jobId, code, message, statusDetails }, 'update rejected');
-      if (Object.keys(statusDetails).length > 0) {
-        // Never lose the outcome over its details: send the status alone.
+      if (!detailsDropped) {
+        // Never lose the outcome over its details: try once more with nothing but the refusal as reason.
+        detailsDropped = true;
         statusDetails = toStatusDetails({ reason: `the service refused the details: ${message}` });
         continue;
       }
@@ -591,6 +609,12 @@ export function createAgent(options: AgentOptions): Agent {
         } catch (err) {
           if (err instanceof AgentClosed) return;
           log.warn({ err: errorMessage(err) }, 'start-next failed; retrying');
+          clearTimeout(retryTimer);
+          retryTimer = setTimeout(kick, retryBackoff.next());
+          return;
+        }
+        if (next.execution && !isExecution(next.execution)) {
+          log.error({ execution: next.execution }, 'start-next returned a malformed execution');
           clearTimeout(retryTimer);
           retryTimer = setTimeout(kick, retryBackoff.next());
           return;

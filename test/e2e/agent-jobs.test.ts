@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
@@ -16,9 +19,11 @@ describe('the device agent against a running fleetjobs (PostgreSQL)', () => {
   let t: TestDb;
   let app: FleetJobs;
   let ops: ReturnType<typeof operator>;
+  let dir: string;
   const pool = agentPool(() => app.addresses.mqtt);
 
   beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fj-agent-jobs-'));
     t = await createTestDb('postgres');
     app = await startTestServer({ db: t.db });
     ops = operator(app);
@@ -27,6 +32,7 @@ describe('the device agent against a running fleetjobs (PostgreSQL)', () => {
   afterAll(async () => {
     await app?.close();
     await t?.close();
+    await rm(dir, { recursive: true, force: true });
   });
 
   it('runs a runCommand job created over REST: SUCCEEDED with its output, and the job COMPLETED', async () => {
@@ -168,6 +174,34 @@ describe('the device agent against a running fleetjobs (PostgreSQL)', () => {
     expect((await ops.execution('dev-rs', 'rs')).statusDetails?.detailsMap?.reason).toContain(
       'the agent restarted while step 1/1 "run" was running, so its outcome is unknown',
     );
+  });
+
+  it('shrugs off malformed and misleading notifications and keeps running its job', async () => {
+    await ops.createThing('dev-junk');
+    const root = '$aws/things/dev-junk/jobs';
+    const junk = async () => {
+      for (const [topic, payload] of [
+        [`${root}/notify-next`, 'not json'],
+        [`${root}/notify-next`, '{"execution":"x"}'],
+        [`${root}/notify-next`, '{"timestamp":1}'],
+        [`${root}/notify`, '{"jobs":{"IN_PROGRESS":5,"QUEUED":"x"}}'],
+        [`${root}/notify`, '[1,2]'],
+        [`${root}/start-next/accepted`, '{"clientToken":"nobody","execution":{"jobId":"../x"}}'],
+        [`${root}/x/update/rejected`, '{"clientToken":5}'],
+      ] as const) {
+        await app.broker.publish(topic, payload, 1);
+      }
+    };
+    const agent = await pool.start('dev-junk');
+    await junk();
+    const release = join(dir, 'junk-release');
+    await ops.createJob('junk', 'dev-junk', command(`sh,-c,while [ ! -e ${release} ]; do sleep 0.05; done`));
+    await nextEvent(agent, 'step');
+    // While it runs, notify-next naming no execution makes the agent check; the job is still pending, so it goes on.
+    await junk();
+    const done = nextEvent(agent, 'job:done');
+    await writeFile(release, '');
+    expect(await done).toMatchObject({ jobId: 'junk', status: 'SUCCEEDED' });
   });
 
   it('runs 100 queued jobs in order, each exactly once', async () => {
