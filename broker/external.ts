@@ -4,6 +4,12 @@
  * so several instances share the load; replies and notifications are published through the same client. The
  * external broker's ACL confines each thing to its own topics (see mosquitto.conf), so a reply published on a
  * thing's reply topic reaches that thing only.
+ *
+ * `?share=<group>` on MQTT_URL names the shared-subscription group (default `fleetjobs`); `?share=none`
+ * subscribes without sharing, for one instance on a broker whose shared subscriptions skip topics that start
+ * with `$`: Mosquitto 2.0.11 never delivers `$aws/...` to `$share/<group>/$aws/...` (checked with
+ * mosquitto_sub/mosquitto_pub), so with the default `$aws/things/{thingName}/jobs` root run a single instance
+ * with `share=none` on it, or use a root without `$`, or EMQX/HiveMQ/VerneMQ.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -13,8 +19,6 @@ export interface ExternalBrokerOptions {
   url: string;
   /** The filter matching every device topic (the jobs root with a thing wildcard). */
   filter: string;
-  /** The shared-subscription group; instances in one group split the requests. */
-  group?: string;
   /** Decides which received messages are requests; only those are answered (replies and events echo back). */
   router: {
     inspect(topic: string, identity: undefined): { action: string };
@@ -28,6 +32,9 @@ export interface ExternalBrokerOptions {
 export function createExternalBroker(options: ExternalBrokerOptions): Broker {
   const { router, log } = options;
   let client: MqttClient | undefined;
+  const url = new URL(options.url);
+  const share = url.searchParams.get('share') ?? 'fleetjobs';
+  url.search = '';
 
   const publish = (topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> =>
     new Promise((resolve, reject) => {
@@ -37,7 +44,7 @@ export function createExternalBroker(options: ExternalBrokerOptions): Broker {
 
   return {
     async start() {
-      client = await mqtt.connectAsync(options.url, {
+      client = await mqtt.connectAsync(url.toString(), {
         protocolVersion: 5,
         clean: true,
         reconnectPeriod: 1000,
@@ -53,10 +60,10 @@ export function createExternalBroker(options: ExternalBrokerOptions): Broker {
           .then((reply) => publish(reply.topic, reply.payload, qos))
           .catch((err: unknown) => log.warn({ err, topic }, 'reply not published to the external broker'));
       });
-      const shared = `$share/${options.group ?? 'fleetjobs'}/${options.filter}`;
-      const granted = await client.subscribeAsync(shared, { qos: 1 });
+      const filter = share === 'none' ? options.filter : `$share/${share}/${options.filter}`;
+      const granted = await client.subscribeAsync(filter, { qos: 1 });
       if (granted.some((g) => g.qos > 2)) {
-        throw new Error(`the external broker refused the subscription ${shared}; check MQTT_URL and its ACL`);
+        throw new Error(`the external broker refused the subscription ${filter}; check MQTT_URL and its ACL`);
       }
       return {};
     },
