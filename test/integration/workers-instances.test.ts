@@ -8,7 +8,7 @@ import { createJob } from '../../src/service/create-job.js';
 import { insertGroupMembers, insertThingGroup, insertThings } from '../../src/store/things.js';
 
 const T0 = new Date('2026-06-01T00:00:00Z');
-const N = 2_000;
+const N = 1_000;
 
 // Two fleetjobs instances on one PostgreSQL schema (PGlite is one process: nothing to share).
 describe('two instances on one PostgreSQL', () => {
@@ -26,7 +26,7 @@ describe('two instances on one PostgreSQL', () => {
     await insertThingGroup(t.db, { thingGroupName: 'all' }, T0);
     await insertGroupMembers(t.db, 'all', names, T0);
     // Small batches so that both instances interleave many transactions.
-    const workers = { autoStart: false, timeoutBatchSize: 250 };
+    const workers = { autoStart: false, timeoutBatchSize: 100 };
     a = await startTestServer({ db: t.db, clock: () => now, workers });
     b = await startTestServer({ db: second, clock: () => now, workers });
   });
@@ -51,24 +51,24 @@ describe('two instances on one PostgreSQL', () => {
       jobId: 'rollout',
       targets: ['thinggroup/all'],
       document: '{}',
-      jobExecutionsRolloutConfig: { maximumPerMinute: 300 },
+      jobExecutionsRolloutConfig: { maximumPerMinute: 150 },
       timeoutConfig: { queuedTimeoutInMinutes: 10 },
     });
     const released = async () =>
       (
         await t.db.query<{ n: number }>(`SELECT count(*) AS n FROM job_executions WHERE job_id = 'rollout'`)
       )[0]?.n;
-    expect(await released()).toBe(300);
+    expect(await released()).toBe(150);
 
     now = minutes(T0, 1);
     await both(now);
-    expect(await released()).toBe(600);
+    expect(await released()).toBe(300);
     now = seconds(T0, 90);
     await both(now);
-    expect(await released()).toBe(600);
+    expect(await released()).toBe(300);
     now = minutes(T0, 2);
     await both(now);
-    expect(await released()).toBe(900);
+    expect(await released()).toBe(450);
     for (let m = 3; m <= 12; m++) {
       now = minutes(T0, m);
       await both(now);
@@ -94,12 +94,12 @@ describe('two instances on one PostgreSQL', () => {
        WHERE job_id = 'rollout' GROUP BY 1, 2`,
     );
     expect(rollout).toEqual([{ status: 'TIMED_OUT', version: 2, n: N }]);
-    // The rate held in every minute: at most 300 released per 60 s window.
+    // The rate held in every minute: at most 150 released per 60 s window.
     const perMinute = await t.db.query<{ minute: Date; n: number }>(
       `SELECT date_trunc('minute', released_at) AS minute, count(*) AS n FROM rollout_targets
        WHERE job_id = 'rollout' GROUP BY 1 ORDER BY 1`,
     );
-    expect(perMinute.every((r) => r.n <= 300)).toBe(true);
+    expect(perMinute.every((r) => r.n <= 150)).toBe(true);
     expect(perMinute.reduce((s, r) => s + r.n, 0)).toBe(N);
 
     await Promise.all([a.workers.events.runOnce(now), b.workers.events.runOnce(now)]);

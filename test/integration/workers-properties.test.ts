@@ -164,7 +164,7 @@ describe.each(BACKENDS)('random interleavings of devices, cancels and timers on 
         }
         await workers.close();
       }),
-      { numRuns: backend === 'postgres' ? 25 : 8 },
+      { numRuns: backend === 'postgres' ? 15 : 5 },
     );
   });
 });
