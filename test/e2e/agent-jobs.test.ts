@@ -158,6 +158,34 @@ describe('the device agent against a running fleetjobs (PostgreSQL)', () => {
     expect((await ops.execution('dev-op', 'op-1')).statusDetails?.detailsMap).toEqual({ installed: '2.1' });
   });
 
+  it('fails a handler function that throws, and one that outlives its timeout even if it ignores its signal', async () => {
+    await ops.createThing('dev-hf');
+    await ops.createJob('throws', 'dev-hf', { operation: 'flash' });
+    await ops.createJob('hangs', 'dev-hf', { operation: 'hang' });
+    const agent = await pool.start('dev-hf', {
+      stepTimeoutSeconds: 0.3,
+      killGraceMs: 100,
+      handlers: {
+        flash: async () => {
+          throw new Error('checksum mismatch');
+        },
+        hang: () => new Promise(() => {}),
+      },
+    });
+    const first = await nextEvent(agent, 'job:done');
+    const second = await nextEvent(agent, 'job:done');
+    expect(first).toMatchObject({
+      jobId: 'throws',
+      status: 'FAILED',
+      statusDetails: { reason: 'operation flash failed: checksum mismatch' },
+    });
+    expect(second).toMatchObject({
+      jobId: 'hangs',
+      status: 'FAILED',
+      statusDetails: { reason: 'operation hang timed out after 0.3 s' },
+    });
+  });
+
   it('fails, with a clear reason, a step it cannot know the outcome of after a restart', async () => {
     await ops.createThing('dev-rs');
     await ops.createJob('rs', 'dev-rs', command('sleep,30'));
