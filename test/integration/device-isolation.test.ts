@@ -54,7 +54,7 @@ describe('device MQTT isolation and delivery', () => {
     const heard = recordMessages(listener, '#');
     for (const topic of ['$aws/things/x/jobs/notify-next', '$aws/things/x/jobs/get/accepted']) {
       const forger = await connect();
-      const closed = new Promise((resolve) => forger.once('close', resolve));
+      const closed = new Promise<void>((resolve) => forger.once('close', () => resolve()));
       forger.publish(topic, JSON.stringify({ timestamp: 1, forged: true }), { qos: 0 });
       await closed;
       expect(forger.connected).toBe(false);
