@@ -241,7 +241,7 @@ describe('the device agent against a running fleetjobs (PostgreSQL)', () => {
     const agent = await pool.start('dev-many');
     agent.on('job:start', (e) => starts.push(`${e.jobId}#${e.executionNumber}`));
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${statuses.size} of 100 jobs done`)), 60_000);
+      const timer = setTimeout(() => reject(new Error(`only ${statuses.size} of 100 jobs done`)), 100_000);
       agent.on('job:done', (e) => {
         statuses.set(e.jobId, e.status);
         if (statuses.size === ids.length) {
@@ -256,5 +256,5 @@ describe('the device agent against a running fleetjobs (PostgreSQL)', () => {
       `SELECT count(*)::int AS n FROM job_executions WHERE thing_name = 'dev-many' AND status = 'SUCCEEDED'`,
     );
     expect(rows[0]?.n).toBe(100);
-  });
+  }, 120_000);
 });

@@ -106,7 +106,7 @@ describe('the device agent across restarts (PostgreSQL)', () => {
     expect(execution.statusDetails?.detailsMap?.reason).toBe(
       'the agent was stopped: step 1/1 "wait" was stopped (SIGTERM)',
     );
-  });
+  }, 60_000);
 
   it('resumes, after the agent was killed mid-job, an execution whose step may be resumed', async () => {
     await ops.createThing('cli-kill');
@@ -140,7 +140,7 @@ describe('the device agent across restarts (PostgreSQL)', () => {
     expect(await start).toEqual({ jobId: 'reboot', executionNumber: 1, resume: true });
     expect(await done).toMatchObject({ status: 'SUCCEEDED', statusDetails: { stdout: 'back up' } });
     expect((await ops.execution('cli-kill', 'reboot')).status).toBe('SUCCEEDED');
-  });
+  }, 60_000);
 
   it('reconnects after the broker restarts and reports the job it finished while it was down', async () => {
     await ops.createThing('bounce');
@@ -201,5 +201,5 @@ describe('the device agent across restarts (PostgreSQL)', () => {
     expect(execution.statusDetails?.detailsMap?.applied).toMatch(/^\d{4}-\d\d-\d\dT/);
     device.child.kill('SIGTERM');
     expect(await device.exit).toBe(0);
-  });
+  }, 60_000);
 });
