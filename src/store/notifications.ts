@@ -110,10 +110,18 @@ export async function insertNotifyNextForThings(
   );
 }
 
+/** A SNAPSHOT job j whose rollout is done, with no pending execution and no retry waiting: ready to complete. */
+const JOB_DONE_SQL = `j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT' AND NOT j.rollout_pending
+  AND NOT EXISTS (SELECT 1 FROM job_executions e WHERE e.job_id = j.job_id AND e.status IN ('QUEUED', 'IN_PROGRESS'))
+  AND NOT ${PENDING_RETRIES_SQL}`;
+
 /**
- * Completes SNAPSHOT jobs whose rollout is done and whose executions are all terminal. The job rows are
- * locked first, in a statement of their own: the check then runs on a fresh snapshot, so of two
- * transactions finishing a job's last two executions concurrently, the second always sees the first.
+ * Completes SNAPSHOT jobs whose rollout is done and whose executions are all terminal, with a `completed` event.
+ * The check runs first without a lock: most changes leave executions pending, and locking the job row on every
+ * device update would serialize all of a job's devices until commit. Only jobs that look done are locked and
+ * re-checked under the lock. Two transactions ending a job's last two executions at once may each still see the
+ * other's as pending; the rollout worker's rollup sweep (selectJobsReadyToComplete) completes such a job on its
+ * next tick.
  */
 export async function completeJobsIfDone(
   tx: Queryable,
@@ -121,20 +129,31 @@ export async function completeJobsIfDone(
   now: Date,
 ): Promise<string[]> {
   if (jobIds.length === 0) return [];
-  await tx.query(`SELECT 1 FROM jobs WHERE job_id = ANY($1::text[]) ORDER BY job_id FOR UPDATE`, [jobIds]);
+  const candidates = await tx.query<{ jobId: string }>(
+    `SELECT j.job_id FROM jobs j WHERE j.job_id = ANY($1::text[]) AND ${JOB_DONE_SQL}`,
+    [jobIds],
+  );
+  if (candidates.length === 0) return [];
+  const ids = candidates.map((c) => c.jobId);
+  await tx.query(`SELECT 1 FROM jobs WHERE job_id = ANY($1::text[]) ORDER BY job_id FOR UPDATE`, [ids]);
   const rows = await tx.query<{ jobId: string }>(
     `UPDATE jobs j SET status = 'COMPLETED', completed_at = $2, last_updated_at = $2, version = version + 1
-     WHERE j.job_id = ANY($1::text[]) AND j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT'
-       AND NOT j.rollout_pending
-       AND NOT EXISTS (SELECT 1 FROM job_executions e
-                       WHERE e.job_id = j.job_id AND e.status IN ('QUEUED', 'IN_PROGRESS'))
-       AND NOT ${PENDING_RETRIES_SQL}
+     WHERE j.job_id = ANY($1::text[]) AND ${JOB_DONE_SQL}
      RETURNING j.job_id`,
-    [jobIds, now],
+    [ids, now],
   );
   const completed = rows.map((r) => r.jobId);
   await insertJobEvents(tx, completed, 'completed', now);
   return completed;
+}
+
+/** Jobs ready to complete that no change completed (the race described at completeJobsIfDone), oldest first. */
+export async function selectJobsReadyToComplete(db: Queryable, limit: number): Promise<string[]> {
+  const rows = await db.query<{ jobId: string }>(
+    `SELECT j.job_id FROM jobs j WHERE ${JOB_DONE_SQL} ORDER BY j.created_at LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => r.jobId);
 }
 
 /**

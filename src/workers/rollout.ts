@@ -9,6 +9,8 @@
  *   the job (QUEUED executions CANCELED); FORCE_CANCEL cancels it with force (IN_PROGRESS too).
  * - abortConfig: when a criterion trips, the job is CANCELED with a generated reasonCode and comment; QUEUED
  *   executions are CANCELED, IN_PROGRESS ones left alone.
+ * - Rollup: completes SNAPSHOT jobs that are done but were not completed by the change that ended their last
+ *   execution (two concurrent last changes, see completeJobsIfDone).
  * Each step is a guarded transaction; releases run under an advisory lock, so two instances never release the
  * same minute's quota twice.
  */
@@ -17,7 +19,7 @@ import { cancelJob } from '../service/cancel-job.js';
 import { endTimeOf, releaseStep, startTimeOf, type SchedulingConfig } from '../service/rollout.js';
 import { FleetJobsError } from '../protocol/errors.js';
 import { countThingsByStatus, type JobProcessDetails } from '../store/jobs.js';
-import { completeJobsIfDone } from '../store/notifications.js';
+import { completeJobsIfDone, selectJobsReadyToComplete } from '../store/notifications.js';
 import {
   finishRollout,
   finishRolloutOfEndedJobs,
@@ -151,6 +153,12 @@ export function createRolloutWorker(deps: ServiceDeps, options: RolloutWorkerOpt
     clock: deps.clock,
     async pass(now) {
       let changed = await finishRolloutOfEndedJobs(deps.db, now);
+      const ready = await selectJobsReadyToComplete(deps.db, maxJobs);
+      if (ready.length > 0) {
+        const completed = await deps.db.transaction((tx) => completeJobsIfDone(tx, ready, now));
+        changed += completed.length;
+        if (completed.length > 0) deps.outboxWritten();
+      }
       for (const job of await selectJobsToSupervise(deps.db, maxJobs)) {
         changed += await superviseJob(job, now);
       }

@@ -6,6 +6,7 @@ import { insertThings } from '../../src/store/things.js';
 import { createTimeoutWorker } from '../../src/workers/timeouts.js';
 import { createRetryWorker } from '../../src/workers/retries.js';
 import { createEventsWorker } from '../../src/workers/events.js';
+import { createRolloutWorker } from '../../src/workers/rollout.js';
 
 describe.each(BACKENDS)('timeout and retry workers on %s', (backend) => {
   let t: TestDb;
@@ -212,5 +213,22 @@ describe.each(BACKENDS)('timeout and retry workers on %s', (backend) => {
     expect(await t.db.query(`SELECT 1 FROM events`)).toHaveLength(seqs.length);
     await events.runOnce(new Date(Math.max(...times) + 3_600_001));
     expect(await t.db.query(`SELECT 1 FROM events`)).toHaveLength(0);
+  });
+
+  it('the rollup sweep completes a job whose last two executions ended in concurrent transactions', async () => {
+    const deps = workerDeps(t.db, t0);
+    await createJob(deps, { jobId: 'raced', targets: ['thing/thing-6', 'thing/thing-7'], document: '{}' });
+    // What two concurrent last updates leave behind: each saw the other's execution still pending.
+    await t.db.query(
+      `UPDATE job_executions SET status = 'SUCCEEDED', version_number = version_number + 1 WHERE job_id = 'raced'`,
+    );
+    expect(await createRolloutWorker(deps).runOnce(minutes(t0, 1))).toBe(1);
+    const job = await t.db.query<{ status: string; completedAt: Date }>(
+      `SELECT status, completed_at FROM jobs WHERE job_id = 'raced'`,
+    );
+    expect(job[0]).toEqual({ status: 'COMPLETED', completedAt: minutes(t0, 1) });
+    const events = await t.db.query(`SELECT 1 FROM events WHERE topic = '$aws/events/job/raced/completed'`);
+    expect(events).toHaveLength(1);
+    expect(await createRolloutWorker(deps).runOnce(minutes(t0, 2))).toBe(0);
   });
 });
