@@ -13,6 +13,7 @@ import {
   lockJob,
   markTargetsReleased,
   selectRolloutProgress,
+  selectThingsWithoutExecution,
   selectUnreleasedTargets,
 } from '../store/rollout.js';
 import type { JobRow } from '../store/rows.js';
@@ -182,7 +183,11 @@ export async function releaseStep(
   await markTargetsReleased(tx, jobId, names, now);
   const changes = await insertExecutionsForThings(
     tx,
-    { jobId, thingNames: locked, queuedDeadline: queuedDeadline(job, now) },
+    {
+      jobId,
+      thingNames: await selectThingsWithoutExecution(tx, jobId, locked),
+      queuedDeadline: queuedDeadline(job, now),
+    },
     now,
   );
   await afterExecutionsChanged(tx, changes, now);

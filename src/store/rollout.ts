@@ -95,6 +95,25 @@ export async function markTargetsReleased(
   return rows.map((r) => r.thingName).sort();
 }
 
+/**
+ * Of the given things, those without any execution of the job: a thing that joined a CONTINUOUS job's group
+ * during its rollout got its execution then, and is not given a second one when the rollout reaches it.
+ */
+export async function selectThingsWithoutExecution(
+  tx: Queryable,
+  jobId: string,
+  thingNames: readonly string[],
+): Promise<string[]> {
+  if (thingNames.length === 0) return [];
+  const rows = await tx.query<{ thingName: string }>(
+    `SELECT n AS thing_name FROM unnest($2::text[]) AS n
+     WHERE NOT EXISTS (SELECT 1 FROM job_executions e WHERE e.job_id = $1 AND e.thing_name = n)
+     ORDER BY n`,
+    [jobId, thingNames],
+  );
+  return rows.map((r) => r.thingName);
+}
+
 /** Locks the job row (after its things: lock order things, executions, jobs) and returns it. */
 export async function lockJob(tx: Queryable, jobId: string): Promise<JobRow | undefined> {
   const rows = await tx.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM jobs WHERE job_id = $1 FOR UPDATE`, [

@@ -260,4 +260,25 @@ describe.each(BACKENDS)('rollout, scheduling and abort on %s', (backend) => {
       numberOfRemovedThings: 1,
     });
   });
+
+  it('a thing that joined a CONTINUOUS job during its rollout is not given a second execution by it', async () => {
+    const group = await fleet('cont', 2);
+    at(T0);
+    await cp.call('PUT', '/jobs/cont-job', {
+      targets: [group],
+      document: '{}',
+      targetSelection: 'CONTINUOUS',
+      jobExecutionsRolloutConfig: { maximumPerMinute: 1 },
+    });
+    expect(await counts('cont-job')).toEqual({ QUEUED: 1 });
+    const membership = { thingGroupName: 'cont', thingName: 'cont-01' };
+    expect((await cp.call('PUT', '/thing-groups/removeThingFromThingGroup', membership)).status).toBe(200);
+    expect((await cp.call('PUT', '/thing-groups/addThingToThingGroup', membership)).status).toBe(200);
+    expect(await counts('cont-job')).toEqual({ QUEUED: 2 });
+    await startNext(cp.deps, 'cont-01', {});
+    await updateExecution(cp.deps, { thingName: 'cont-01', jobId: 'cont-job', status: 'SUCCEEDED' });
+    await workers.rollout.runOnce(minutes(T0, 1));
+    expect(await counts('cont-job')).toEqual({ QUEUED: 1, SUCCEEDED: 1 });
+    expect((await describeJob('cont-job')).isConcurrent).toBe(false);
+  });
 });
