@@ -10,6 +10,7 @@ import type { Db } from '../store/db.js';
 import { deleteOutboxRows, lockOutboxBatch, type OutboxEntry } from '../store/outbox.js';
 import type { TopicScheme } from '../protocol/topics.js';
 import { notifyNextPayload } from '../device/payloads.js';
+import { isTerminal } from '../protocol/states.js';
 
 export interface OutboxDispatcherDeps {
   db: Db;
@@ -42,8 +43,9 @@ function message(
       return { topic: topics.notify(entry.thingName), payload: Buffer.from(JSON.stringify(entry.payload)) };
     case 'notify-next': {
       if (entry.thingName === null) return undefined;
-      // A head that no longer exists was superseded; the row written by that change announces the new head.
-      if (entry.jobId !== null && entry.head === null) return undefined;
+      // A head that has since ended or no longer exists was superseded: the change that ended it wrote a later
+      // row announcing the new head, so announcing this one now would only show devices a finished execution.
+      if (entry.jobId !== null && (entry.head === null || isTerminal(entry.head.status))) return undefined;
       const head =
         entry.head === null || entry.jobId === null || entry.executionNumber === null
           ? null

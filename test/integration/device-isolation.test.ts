@@ -145,4 +145,28 @@ describe('device MQTT isolation and delivery', () => {
     await app.dispatcher.runOnce();
     expect(await t.db.query(`SELECT 1 FROM outbox WHERE thing_name = 'r'`)).toHaveLength(0);
   });
+
+  it('does not announce a head that ended before its notify-next was published', async () => {
+    const device = await connect();
+    await device.subscribeAsync('$aws/things/p/jobs/notify-next', { qos: 1 });
+    const root = '$aws/things/p/jobs';
+    // Drain what earlier tests left for p, then hold the dispatcher while the head changes twice.
+    await deviceRequest(device, `${root}/while-offline/update`, { status: 'SUCCEEDED' });
+    await app.dispatcher.runOnce();
+    await app.dispatcher.close();
+    await createJob(app.deps, { jobId: 'stale-1', targets: ['thing/p'], document: '{}' });
+    await createJob(app.deps, { jobId: 'stale-2', targets: ['thing/p'], document: '{}' });
+    await deviceRequest(device, `${root}/stale-1/update`, { status: 'SUCCEEDED' });
+    const heads = await t.db.query(
+      `SELECT job_id FROM outbox WHERE thing_name = 'p' AND kind = 'notify-next' ORDER BY id`,
+    );
+    expect(heads).toEqual([{ jobId: 'stale-1' }, { jobId: 'stale-2' }]);
+
+    const seen = recordMessages(device, `${root}/notify-next`);
+    const announced = waitForMessage(device, `${root}/notify-next`);
+    app.dispatcher.start();
+    expect((await announced).json.execution).toMatchObject({ jobId: 'stale-2', status: 'QUEUED' });
+    await app.dispatcher.runOnce();
+    expect(seen.map((m) => m.json.execution?.jobId)).toEqual(['stale-2']);
+  });
 });
