@@ -12,6 +12,10 @@ import { correctnessTotal, type ResultRow, type RunContext } from './lib/runner.
 import { runS1 } from './s1-request-reply.js';
 import { runS2 } from './s2-claim-complete.js';
 import { runS3 } from './s3-end-to-end.js';
+import { runS4 } from './s4-fan-out.js';
+import { runS5 } from './s5-sessions.js';
+import { runS6 } from './s6-sweep.js';
+import { runS7 } from './s7-abuse.js';
 
 /** In order: S3 takes its baseline from the S1 and S2 rows of the same run. */
 const SCENARIOS: {
@@ -22,6 +26,10 @@ const SCENARIOS: {
   { id: 'S1', smoke: true, run: runS1 },
   { id: 'S2', smoke: true, run: runS2 },
   { id: 'S3', smoke: true, run: runS3 },
+  { id: 'S4', smoke: false, run: runS4 },
+  { id: 'S5', smoke: false, run: runS5 },
+  { id: 'S6', smoke: false, run: runS6 },
+  { id: 'S7', smoke: false, run: runS7 },
 ];
 
 const { values } = parseArgs({

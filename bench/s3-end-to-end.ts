@@ -4,9 +4,10 @@
  * QUEUED executions than the run can finish. The baseline is min(S1 baseline in pairs/s (two round trips per
  * pair), S2 baseline) from the same run: what the broker alone and the database alone can do.
  */
-import { connectFleet, type FleetRun } from './lib/loadgen.js';
-import { startServer } from './lib/servers.js';
-import { countExecutions, createBenchSchema, seedFleet, thingNames } from './lib/db.js';
+import { connectFleet, type Fleet, type FleetRun } from './lib/loadgen.js';
+import { insertThings } from '../src/store/things.js';
+import { startServer, type HostedServer } from './lib/servers.js';
+import { countExecutions, createBenchSchema, seedFleet, thingNames, type BenchSchema } from './lib/db.js';
 import { pgMeter, type PgUsage, type ProcessUsage } from './lib/metrics.js';
 import { median, medianOf, type Measurement, type ResultRow, type RunContext } from './lib/runner.js';
 import { ROOT } from './s1-request-reply.js';
@@ -19,24 +20,39 @@ export interface JobsRun {
 }
 
 /**
- * Runs the start-next -> update loop for durationMs on a seeded schema against a fleetjobs server. `during`
- * runs alongside the devices (S6's sweep), `sessions` are extra idle persistent sessions connected first (S5).
+ * Runs the start-next -> update loop for durationMs on a seeded schema against a fleetjobs server.
  */
 export async function measureJobs(
   ctx: RunContext,
   opts: {
     n: number;
     jobs: number;
+    durationMs?: number;
+    /** More rows to put in the schema before the server starts (S6's overdue executions). */
+    seed?: (s: BenchSchema) => Promise<void>;
+    /** Start the server's clock this far behind (S6: nothing is overdue until the sweep is let go). */
+    clockBehindMs?: number;
+    /** Idle persistent sessions (clean: false, notify-next) held while the devices run (S5). */
     idleSessions?: number;
-    during?: (server: { child: import('./lib/child.js').Child }) => Promise<Record<string, number>>;
+    /** Runs while the devices do (S6's sweep); its figures join the run's extra. */
+    during?: (server: HostedServer, s: BenchSchema) => Promise<Record<string, number>>;
   },
 ): Promise<{ m: Measurement; run: JobsRun }> {
   const s = await createBenchSchema(ctx.pgUrl);
   try {
     await seedFleet(s, opts.n, opts.jobs);
-    const server = await startServer('fleetjobs', { url: s.url, schema: s.schema, poolMax: 20 });
+    await opts.seed?.(s);
+    const server = await startServer('fleetjobs', {
+      url: s.url,
+      schema: s.schema,
+      poolMax: 20,
+      ...(opts.clockBehindMs ? { clockBehindMs: opts.clockBehindMs } : {}),
+    });
     const pg = pgMeter(ctx.pgUrl);
+    let idle: Fleet | undefined;
     try {
+      if (opts.idleSessions) idle = await holdIdleSessions(s, server, opts.idleSessions);
+      const idleSessions = idle?.size;
       const fleet = await connectFleet({
         host: server.host,
         port: server.port,
@@ -53,13 +69,19 @@ export async function measureJobs(
       try {
         await pg.start();
         await server.child.call('meterStart');
-        const during = opts.during?.(server);
-        fleetRun = await fleet.run({ workload: 'jobs', durationMs: ctx.durationMs, replyTimeoutMs: 15_000 });
+        const during = opts.during?.(server, s);
+        fleetRun = await fleet.run({
+          workload: 'jobs',
+          durationMs: opts.durationMs ?? ctx.durationMs,
+          replyTimeoutMs: 15_000,
+        });
         extra = (await during) ?? {};
         serverUsage = await server.child.call<ProcessUsage>('meterStop');
       } finally {
         await fleet.close();
       }
+      await idle?.close();
+      idle = undefined;
       await server.child.call('stop');
       const pgUsage = await pg.stop();
       const counts = await countExecutions(s.db);
@@ -83,17 +105,41 @@ export async function measureJobs(
           ...Object.fromEntries(Object.entries(fleetRun.rejectCodes).map(([k, v]) => [`rejected:${k}`, v])),
           notifyNextPerSec: c.notifyNext / (fleetRun.elapsedMs / 1000),
           drained: c.drained,
+          ...(idleSessions === undefined ? {} : { idleSessions }),
           ...extra,
         },
       };
       return { m, run: { fleet: fleetRun, server: serverUsage, pg: pgUsage, succeeded } };
     } finally {
+      await idle?.close();
       await pg.close();
       await server.child.exit();
     }
   } finally {
     await s.drop();
   }
+}
+
+export const idleNames = (n: number) =>
+  Array.from({ length: n }, (_, i) => `idle-thing-${String(i).padStart(6, '0')}`);
+
+/** Idle devices as a fleet keeps them: persistent sessions subscribed to notify-next, ~9,500 per process. */
+export async function holdIdleSessions(
+  s: BenchSchema | undefined,
+  server: HostedServer,
+  n: number,
+): Promise<Fleet> {
+  if (s) await insertThings(s.db, idleNames(n), new Date());
+  return connectFleet({
+    host: server.host,
+    port: server.port,
+    thingNames: idleNames(n),
+    processes: Math.ceil(n / 9_500),
+    root: ROOT,
+    clean: false,
+    subscribe: 'notify-next',
+    connectConcurrency: 200,
+  });
 }
 
 /** Enough QUEUED executions per thing that no device runs dry at up to 5,000 pairs/s. */

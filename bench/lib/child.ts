@@ -14,6 +14,8 @@ export interface Child {
   call<T>(cmd: string, args?: unknown): Promise<T>;
   /** Asks the child to exit (so --cpu-prof profiles are written) and waits; kills it after 15 s. */
   exit(): Promise<void>;
+  /** Abrupt death (SIGKILL): its sockets are reset, nothing is closed cleanly. */
+  kill(): Promise<void>;
   /** Set once the child has exited, with its exit code or signal. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -56,6 +58,10 @@ export function spawnChild(moduleUrl: URL, options: SpawnOptions = {}): Promise<
         pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
         proc.send({ id, cmd, args } satisfies Request);
       });
+    },
+    async kill() {
+      proc.kill('SIGKILL');
+      await exited;
     },
     async exit() {
       if (proc.exitCode !== null || proc.signalCode !== null) return;

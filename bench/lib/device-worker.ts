@@ -18,14 +18,20 @@ export interface ConnectArgs {
   /** Topic root template, `{thingName}` replaced per device. */
   root: string;
   clean: boolean;
-  /** Subscribe to the reply topics (QoS 1), to notify-next, or to nothing. */
-  subscribe: 'replies' | 'notify-next' | 'replies+notify-next' | 'none';
+  /**
+   * Subscribe to the reply topics (QoS 1), to notify-next, to nothing, to the device's own probe topic (S7's
+   * liveness round trip through any broker), or to every firehose topic (S7's subscribers).
+   */
+  subscribe: 'replies' | 'notify-next' | 'replies+notify-next' | 'none' | 'probe' | 'firehose';
+  /** MQTT client id prefix (S7 against a shared Mosquitto); the thing name alone by default. */
+  clientIdPrefix?: string;
   /** How many connects are in flight at once. */
   connectConcurrency: number;
 }
 
 export interface WorkloadArgs {
-  workload: 'echo' | 'jobs';
+  /** echo: `get` round trips; jobs: start-next -> update; probe: publish to self and wait; firehose: QoS 0 flood. */
+  workload: 'echo' | 'jobs' | 'probe' | 'firehose';
   durationMs: number;
   /** A request without a reply after this long counts as lost. */
   replyTimeoutMs: number;
@@ -56,6 +62,14 @@ export interface WorkloadResult {
   rejectCodes: Record<string, number>;
 }
 
+export interface NotifyNextStats {
+  /** Devices that got a notify-next naming the watched job. */
+  things: number;
+  /** Arrivals beyond the first per device. */
+  duplicated: number;
+  lastAt: number;
+}
+
 interface Pending {
   token: string;
   resolve(r: { topic: string; body: Record<string, unknown> } | null): void;
@@ -74,17 +88,20 @@ const devices: Device[] = [];
 const meter = processMeter('loadgen');
 let notifyNext = 0;
 let duplicated = 0;
-/** notify-next arrivals, for fan-out timing: per thing, the epoch-ms arrival and the job it named. */
-let notifyLog: { at: number; thing: string; jobId: string | null }[] | undefined;
+/** notify-next naming a watched job, for fan-out timing: per thing, how many arrived and the last arrival. */
+let watched: { jobId: string; perThing: Map<string, number>; lastAt: number } | undefined;
 
 const epochMs = () => performance.timeOrigin + performance.now();
 
 function onMessage(d: Device, topic: string, payload: Buffer): void {
   if (topic.endsWith('/notify-next')) {
     notifyNext++;
-    if (notifyLog) {
+    if (watched) {
       const body = JSON.parse(payload.toString()) as { execution?: { jobId?: string } };
-      notifyLog.push({ at: epochMs(), thing: d.thing, jobId: body.execution?.jobId ?? null });
+      if (body.execution?.jobId === watched.jobId) {
+        watched.perThing.set(d.thing, (watched.perThing.get(d.thing) ?? 0) + 1);
+        watched.lastAt = epochMs();
+      }
     }
     return;
   }
@@ -143,6 +160,8 @@ function connectOne(args: ConnectArgs, thing: string): Promise<Device> {
           `${root}/+/+/rejected`,
         );
       if (args.subscribe.endsWith('notify-next')) filters.push(`${root}/notify-next`);
+      if (args.subscribe === 'probe') filters.push(`bench/probe/${thing}`);
+      if (args.subscribe === 'firehose') filters.push('bench/firehose/#');
       if (filters.length === 0) return resolve(d);
       client.subscribe(filters, { qos: 1 }, (err) => (err ? reject(err) : resolve(d)));
     });
@@ -254,7 +273,27 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
     }
   };
 
-  await Promise.all(devices.map(args.workload === 'echo' ? echoLoop : jobsLoop));
+  const probeLoop = async (d: Device) => {
+    while (epochMs() < deadline) {
+      if ((await timed(d, `bench/probe/${d.thing}`, {})) === null) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  const firehose = Buffer.alloc(1024, 'x');
+  const firehoseLoop = async (d: Device) => {
+    const stream = d.client.stream;
+    while (epochMs() < deadline && d.client.connected) {
+      d.client.publish(`bench/firehose/${d.thing}`, firehose, { qos: 0 });
+      counters.requests++;
+      // As fast as the socket takes it: wait for drain when the kernel buffer is full.
+      if (stream.writableNeedDrain) await new Promise((r) => stream.once('drain', r));
+      else if (counters.requests % 100 === 0) await new Promise((r) => setImmediate(r));
+    }
+  };
+
+  const loops = { echo: echoLoop, jobs: jobsLoop, probe: probeLoop, firehose: firehoseLoop };
+  await Promise.all(devices.map(loops[args.workload]));
   // Replies that arrive after the last request was answered (duplicates) need a moment to show up.
   await new Promise((r) => setTimeout(r, 200));
   counters.duplicated = duplicated;
@@ -277,14 +316,22 @@ serve(
   {
     connect: (args: ConnectArgs) => connect(args),
     run: (args: WorkloadArgs) => run(args),
-    startNotifyLog: () => {
-      notifyLog = [];
+    watchNotifyNext: (args: { jobId: string }) => {
+      watched = { jobId: args.jobId, perThing: new Map(), lastAt: 0 };
       return null;
     },
-    takeNotifyLog: () => {
-      const log = notifyLog ?? [];
-      notifyLog = undefined;
-      return log;
+    notifyNextStats: (): NotifyNextStats => {
+      const counts = [...(watched?.perThing.values() ?? [])];
+      return {
+        things: counts.length,
+        duplicated: counts.reduce((acc, k) => acc + k - 1, 0),
+        lastAt: watched?.lastAt ?? 0,
+      };
+    },
+    /** A subscriber that stops reading: its sockets are paused, so the broker's writes to it back up. */
+    pauseReading: () => {
+      for (const d of devices) d.client.stream.pause();
+      return null;
     },
     meterStart: () => meter.start(),
     meterStop: () => meter.stop(),

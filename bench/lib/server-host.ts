@@ -3,16 +3,18 @@
  * delay are measured alone, apart from the load generators and the orchestrator.
  */
 import { createServer, type AddressInfo, type Server } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { Aedes } from 'aedes';
 import { pino } from 'pino';
 import { serve } from './child.js';
 import { processMeter } from './metrics.js';
-import { createBroker, type Broker } from '../../broker/index.js';
+import { createBroker } from '../../broker/index.js';
 import { createDeviceRouter } from '../../src/device/router.js';
 import { createTopicScheme } from '../../src/protocol/topics.js';
 import type { Db, Queryable } from '../../src/store/db.js';
 import type { ServiceDeps } from '../../src/service/deps.js';
-import { createFleetJobs } from '../../src/app.js';
+import { createFleetJobs, type FleetJobs } from '../../src/app.js';
+import { createJob } from '../../src/service/create-job.js';
 import { loadConfig } from '../../src/config.js';
 import { createPostgresDb } from '../../src/store/db.js';
 
@@ -31,10 +33,15 @@ export interface StartArgs {
   url?: string;
   schema?: string;
   poolMax?: number;
+  /** fleetjobs: run the service clock this far behind real time until setClockBehind(0) (S6). */
+  clockBehindMs?: number;
 }
 
 const meter = processMeter('server');
 let close: (() => Promise<void>) | undefined;
+let app: FleetJobs | undefined;
+let plainAedes: Aedes | undefined;
+let clockBehindMs = 0;
 
 function listen(server: Server, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -45,6 +52,7 @@ function listen(server: Server, host: string): Promise<number> {
 
 async function startAedesEcho(host: string): Promise<number> {
   const aedes = await Aedes.createBroker({ drainTimeout: 10_000 });
+  plainAedes = aedes;
   // Ack the delivery first, then reply: replying before the callback wedges Aedes beyond `concurrency`.
   aedes.subscribe(
     '$aws/things/+/jobs/get',
@@ -79,8 +87,9 @@ async function startAedesEcho(host: string): Promise<number> {
   const server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
   const port = await listen(server, host);
   close = async () => {
-    await new Promise<void>((r) => server.close(() => r()));
+    // Aedes first: it ends the client connections that server.close() would otherwise wait for.
     await new Promise<void>((r) => aedes.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
   };
   return port;
 }
@@ -102,7 +111,7 @@ async function startFleetJobsRouter(host: string): Promise<number> {
     outboxWritten: () => {},
   };
   const router = createDeviceRouter(deps);
-  const broker: Broker = createBroker({
+  const broker = createBroker({
     host,
     port: 0,
     log,
@@ -127,8 +136,15 @@ async function startFleetJobs(args: StartArgs): Promise<number> {
     AUTH_MODE: 'off',
     LOG_LEVEL: 'silent',
   });
-  const fj = await createFleetJobs({ config, db, logger: pino({ level: 'silent' }) });
+  clockBehindMs = args.clockBehindMs ?? 0;
+  const fj = await createFleetJobs({
+    config,
+    db,
+    logger: pino({ level: 'silent' }),
+    clock: () => new Date(Date.now() - clockBehindMs),
+  });
   const addresses = await fj.start();
+  app = fj;
   close = async () => {
     await fj.close();
     await db.close();
@@ -151,6 +167,44 @@ serve(
     async stop() {
       await close?.();
       close = undefined;
+      app = undefined;
+      plainAedes = undefined;
+    },
+    /** S4: CreateJob through the service, timed from call to commit. */
+    async createJob(args: { jobId: string; group: string }) {
+      if (!app) throw new Error('createJob needs the fleetjobs server');
+      const t0 = performance.now();
+      await createJob(app.deps, {
+        jobId: args.jobId,
+        targets: [`thinggroup/${args.group}`],
+        document: JSON.stringify({ operation: 'bench-fanout' }),
+      });
+      return { ms: performance.now() - t0 };
+    },
+    /** S4 baseline: one QoS 1 publish per thing through plain Aedes, at most `window` in flight. */
+    async publishLoop(args: { topics: string[]; payload: string; window: number }) {
+      const aedes = plainAedes;
+      if (!aedes) throw new Error('publishLoop needs the plain Aedes server');
+      const payload = Buffer.from(args.payload);
+      const t0 = performance.now();
+      let next = 0;
+      const lane = async () => {
+        while (next < args.topics.length) {
+          const topic = args.topics[next++] as string;
+          await new Promise<void>((resolve, reject) =>
+            aedes.publish({ cmd: 'publish', topic, payload, qos: 1, retain: false, dup: false }, (err) =>
+              err ? reject(err) : resolve(),
+            ),
+          );
+        }
+      };
+      await Promise.all(Array.from({ length: args.window }, lane));
+      return { ms: performance.now() - t0 };
+    },
+    /** S6: moves the service clock; the running timeout worker then finds what became overdue. */
+    setClockBehind(args: { ms: number }) {
+      clockBehindMs = args.ms;
+      return null;
     },
     meterStart: () => meter.start(),
     meterStop: () => meter.stop(),
