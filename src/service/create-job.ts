@@ -1,6 +1,6 @@
 import { FleetJobsError } from '../protocol/errors.js';
 import { parseJobTemplateArn, buildArn } from '../protocol/arns.js';
-import { insertExecutionsForTargets, insertJob, selectMissingTargets } from '../store/jobs.js';
+import { insertFirstExecutions, insertJob, lockTargetThings, selectMissingTargets } from '../store/jobs.js';
 import { afterExecutionsChanged, type ExecutionChange } from '../store/notifications.js';
 import { lockThingGroups } from '../store/things.js';
 import { selectJobTemplate } from '../store/templates.js';
@@ -91,14 +91,11 @@ export async function fanOutJob(
     if (job.status === 'IN_PROGRESS') await releaseStep(tx, job.jobId, now);
     return [];
   }
-  return insertExecutionsForTargets(
+  // A job created in this transaction has no executions yet: one statement locks its things, one inserts.
+  const thingNames = await lockTargetThings(tx, targets.things, targets.groups);
+  return insertFirstExecutions(
     tx,
-    {
-      jobId: job.jobId,
-      thingNames: targets.things,
-      groupNames: targets.groups,
-      queuedDeadline: queuedDeadlineFor(job, now),
-    },
+    { jobId: job.jobId, thingNames, queuedDeadline: queuedDeadlineFor(job, now) },
     now,
   );
 }
