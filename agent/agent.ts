@@ -254,13 +254,15 @@ export function createAgent(options: AgentOptions): Agent {
   let wanted = false;
   let retryTimer: NodeJS.Timeout | undefined;
   let connectedWaiters: Array<() => void> = [];
+  /** Connected and subscribed: a reply to a request sent now cannot be missed. */
+  let ready = false;
 
   const emit = <E extends keyof AgentEvents>(event: E, ...args: AgentEvents[E]) =>
     emitter.emit(event, ...args);
 
   function waitConnected(): Promise<void> {
     if (closing.signal.aborted) return Promise.reject(new AgentClosed('the agent is stopped'));
-    if (client?.connected) return Promise.resolve();
+    if (ready) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const onClose = () => reject(new AgentClosed('the agent is stopped'));
       closing.signal.addEventListener('abort', onClose, { once: true });
@@ -600,7 +602,7 @@ export function createAgent(options: AgentOptions): Agent {
   async function pump(): Promise<void> {
     pumping = true;
     try {
-      while (wanted && !stopped() && client?.connected) {
+      while (wanted && !stopped() && ready) {
         wanted = false;
         let next: Awaited<ReturnType<typeof startNext>>;
         try {
@@ -639,7 +641,7 @@ export function createAgent(options: AgentOptions): Agent {
 
   return {
     get connected() {
-      return client?.connected ?? false;
+      return ready;
     },
     on(event, listener) {
       emitter.on(event, listener as (...args: unknown[]) => void);
@@ -666,6 +668,7 @@ export function createAgent(options: AgentOptions): Agent {
       client = c;
       // Runs before MQTT.js arms its reconnect timer, so each attempt waits the next back-off delay.
       c.prependListener('close', () => {
+        ready = false;
         c.options.reconnectPeriod = reconnectBackoff.next();
       });
       c.on('message', onMessage);
@@ -691,6 +694,8 @@ export function createAgent(options: AgentOptions): Agent {
         ];
         c.subscribe(filters, { qos: 1 }, (err) => {
           if (err) log.warn({ err: err.message }, 'subscribe failed');
+          if (!c.connected) return;
+          ready = true;
           const waiters = connectedWaiters;
           connectedWaiters = [];
           for (const w of waiters) w();
