@@ -4,21 +4,23 @@ import type { ExecutionStatus } from '../protocol/states.js';
 
 /** Advisory lock keys, one per sweep, so that one instance at a time runs each sweep. */
 export const WORKER_LOCKS = {
-  timeouts: 7_346_201_601,
-  retries: 7_346_201_602,
-  rollout: 7_346_201_603,
-  events: 7_346_201_604,
+  timeouts: 1,
+  retries: 2,
+  rollout: 3,
+  events: 4,
 } as const;
 
 /**
  * Takes a sweep's advisory lock for the rest of the transaction, or returns false at once if another
- * instance holds it. Device transactions never take these locks, so a sweep waiting for thing locks while
- * holding one cannot deadlock with them.
+ * instance holds it. Advisory locks are database-wide: the key includes the schema, so deployments (and test
+ * files) in other schemas of the same database never hold each other's sweeps. Device transactions never take
+ * these locks, so a sweep waiting for thing locks while holding one cannot deadlock with them.
  */
 export async function tryWorkerLock(tx: Queryable, key: number): Promise<boolean> {
-  const rows = await tx.query<{ locked: boolean }>(`SELECT pg_try_advisory_xact_lock($1::bigint) AS locked`, [
-    key,
-  ]);
+  const rows = await tx.query<{ locked: boolean }>(
+    `SELECT pg_try_advisory_xact_lock(hashtext('fleetjobs:' || current_schema()), $1::int) AS locked`,
+    [key],
+  );
   return rows[0]?.locked === true;
 }
 

@@ -4,6 +4,7 @@ import { startTestServer } from '../helpers/server.js';
 import { minutes, seconds } from '../helpers/workers.js';
 import type { FleetJobs } from '../../src/app.js';
 import { createPostgresDb, type Db } from '../../src/store/db.js';
+import { tryWorkerLock, WORKER_LOCKS } from '../../src/store/sweeps.js';
 import { createJob } from '../../src/service/create-job.js';
 import { insertGroupMembers, insertThingGroup, insertThings } from '../../src/store/things.js';
 
@@ -119,5 +120,43 @@ describe('two instances on one PostgreSQL', () => {
       ['rollout', 'COMPLETED'],
       ['timeouts', 'COMPLETED'],
     ]);
+  });
+
+  it('a sweep held by an instance of another schema in the same database does not hold this one', async () => {
+    const other = await createTestDb('postgres', { max: 2 });
+    const holding = async (db: Db, run: () => Promise<number>): Promise<number> => {
+      let release = () => {};
+      const held = new Promise<void>((r) => (release = r));
+      let locked = () => {};
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const tx = db.transaction(async (q) => {
+        await tryWorkerLock(q, WORKER_LOCKS.timeouts);
+        locked();
+        await held;
+      });
+      await isLocked;
+      try {
+        return await run();
+      } finally {
+        release();
+        await tx;
+      }
+    };
+    try {
+      await insertThings(t.db, ['lock-1'], T0);
+      await createJob(a.deps, {
+        jobId: 'lock-job',
+        targets: ['thing/lock-1'],
+        document: '{}',
+        timeoutConfig: { queuedTimeoutInMinutes: 1 },
+      });
+      const due = minutes(now, 2);
+      // Held by another instance on this schema: the pass skips.
+      expect(await holding(second, () => a.workers.timeouts.runOnce(due))).toBe(0);
+      // Held on another schema: the pass runs.
+      expect(await holding(other.db, () => a.workers.timeouts.runOnce(due))).toBe(1);
+    } finally {
+      await other.close();
+    }
   });
 });
