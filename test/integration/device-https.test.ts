@@ -201,6 +201,11 @@ describe('device HTTPS data plane (AWS iot-jobs-data) on postgres', () => {
       expect(res.headers.get('x-amzn-errortype')).toBe('InvalidRequestException');
       expect(typeof ((await res.json()) as { message: unknown }).message).toBe('string');
     }
+    // AUTH_MODE=off accepts anyone, credentials or not, as the broker does.
+    const anyone = await fetch(`${base}/things/https-1/jobs`, {
+      headers: { authorization: `Basic ${Buffer.from('https-1:not-a-secret').toString('base64')}` },
+    });
+    expect(anyone.status).toBe(200);
     const unknown = await fetch(`${base}/jobs`);
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('x-amzn-errortype')).toBe('ResourceNotFoundException');

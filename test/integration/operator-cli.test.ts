@@ -28,7 +28,7 @@ describe('operator CLI against a real server on postgres', () => {
   let device: IoTJobsDataPlaneClient;
 
   /** Runs `fleetjobs <argv>` through the CLI entry function with FLEETJOBS_API pointing at the test server. */
-  async function cli(argv: string[], onOut?: () => void): Promise<Run> {
+  async function cli(argv: string[], onOut?: () => void, tty = false): Promise<Run> {
     let out = '';
     let err = '';
     const io: CliIo = {
@@ -38,6 +38,7 @@ describe('operator CLI against a real server on postgres', () => {
           out += s;
           onOut?.();
         },
+        isTTY: tty,
       },
       err: { write: (s: string) => (err += s) },
       readFile: (p) => readFile(p, 'utf8'),
@@ -191,8 +192,12 @@ describe('operator CLI against a real server on postgres', () => {
       code: 0,
       out: 'canceled job cli-cancel\n',
     });
-    const watched = await cli(['jobs', 'watch', 'cli-cancel']);
+    const watched = await cli(['jobs', 'watch', 'cli-cancel'], undefined, true);
     expect(watched.code).toBe(3);
+    // On a terminal the bar is redrawn in place: carriage return and erase-line, one newline at the end.
+    expect(watched.out).toMatch(/^\r\x1b\[2K\[#{30}\] 100%/);
+    expect(watched.out.endsWith('\n')).toBe(true);
+    expect(watched.out.split('\n')).toHaveLength(2);
     expect(watched.out).toMatch(/CANCELED {2}canceled 1/);
     expect(watched.err).toBe('job cli-cancel is CANCELED\n');
 
