@@ -187,6 +187,48 @@ describe.each(BACKENDS)('workers seen by devices and operators on %s', (backend)
     expect((await completed).json.jobProcessDetails).toMatchObject({ numberOfFailedThings: 1 });
   });
 
+  it('a device is notified when the rollout reaches it and when endTime cancels its execution', async () => {
+    now = minutes(T0, 30);
+    await insertThings(t.db, ['m3'], now);
+    const r3 = root('m3');
+    const device3 = await connectDevice(app.addresses.mqtt, { clientId: 'm3' });
+    try {
+      await device3.subscribeAsync([`${r3}/notify`, `${r3}/notify-next`], { qos: 1 });
+      await createJob(app.deps, {
+        jobId: 'windowed',
+        targets: ['thing/m3'],
+        document: '{"op":"w"}',
+        schedulingConfig: {
+          startTime: minutes(T0, 60).toISOString().slice(0, 16),
+          endTime: minutes(T0, 120).toISOString().slice(0, 16),
+          endBehavior: 'CANCEL',
+        },
+      });
+      const queued = waitForMessage(
+        device3,
+        `${r3}/notify-next`,
+        (m) => m.json.execution?.jobId === 'windowed',
+      );
+      now = minutes(T0, 60);
+      await app.workers.rollout.runOnce(now);
+      expect((await queued).json.execution).toMatchObject({ status: 'QUEUED', jobDocument: { op: 'w' } });
+
+      const emptied = waitForMessage(device3, `${r3}/notify-next`, (m) => m.json.execution === undefined);
+      const notify = waitForMessage(device3, `${r3}/notify`);
+      const canceled = waitForMessage(operator, '$aws/events/job/windowed/canceled');
+      now = minutes(T0, 120);
+      await app.workers.rollout.runOnce(now);
+      expect((await emptied).json).toEqual({ timestamp: epoch(now) });
+      expect((await notify).json).toEqual({ timestamp: epoch(now), jobs: {} });
+      expect((await canceled).json).toMatchObject({
+        status: 'CANCELED',
+        reasonCode: 'SCHEDULED_END_TIME_REACHED',
+      });
+    } finally {
+      await device3.endAsync();
+    }
+  });
+
   it('GET /events streams the events in commit order and resumes after Last-Event-ID', async () => {
     await app.workers.events.runOnce(now);
     const url = `${app.addresses.http}/events`;
