@@ -505,9 +505,10 @@ export function createAgent(options: AgentOptions): Agent {
     running = job;
     try {
       if (previous) {
-        // Already run here; the service did not get the outcome (a lost reply): report it again, never rerun.
+        // A duplicate delivery of an execution already run here: report its outcome again, never rerun it.
         log.info({ jobId, executionNumber }, 'reporting a finished execution again');
-        await finish(job, previous.status, previous.statusDetails);
+        job.final = true;
+        await enqueue(job, () => update(job, previous.status, previous.statusDetails));
         return true;
       }
       const resume = execution.status === 'IN_PROGRESS' && execution.statusDetails?.agentStart !== startToken;
