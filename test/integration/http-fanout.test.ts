@@ -51,5 +51,5 @@ describe('CreateJob over REST for a 10,000-thing group on postgres', () => {
     expect((await cp.call('DELETE', '/jobs/big-job')).status).toBe(200);
     const left = await cp.t.db.query<{ n: number }>(`SELECT count(*) AS n FROM job_executions`);
     expect(left[0]?.n).toBe(0);
-  });
+  }, 180_000);
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/db.js';
 import { createControlPlane, type ControlPlane } from '../helpers/control-plane.js';
+import { insertThings } from '../../src/store/things.js';
 
 const ARN = 'arn:aws:iot:local:000000000000';
 const T0 = 1767225600; // 2026-01-01T00:00:00Z
@@ -284,14 +285,18 @@ describe.each(BACKENDS)('jobs over REST on %s', (backend) => {
 
   it('AssociateTargetsWithJob keeps a job at 100 targets at most (LimitExceededException)', async () => {
     const names = Array.from({ length: 60 }, (_, i) => `many-${i}`);
-    for (const n of names) await cp.call('POST', `/things/${n}`);
+    await insertThings(cp.t.db, names, cp.deps.clock());
     await cp.call('PUT', '/jobs/cont-many', {
       targets: names.map((n) => `thing/${n}`),
       document: '{}',
       targetSelection: 'CONTINUOUS',
     });
     const more = Array.from({ length: 41 }, (_, i) => `thing/many-x${i}`);
-    for (const t of more) await cp.call('POST', `/things/${t.slice(6)}`);
+    await insertThings(
+      cp.t.db,
+      more.map((t) => t.slice(6)),
+      cp.deps.clock(),
+    );
     const res = await cp.call('POST', '/jobs/cont-many/targets', { targets: more });
     expect(res.status).toBe(410);
     expect(res.error).toBe('LimitExceededException');

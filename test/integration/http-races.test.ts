@@ -3,6 +3,7 @@ import { BACKENDS } from '../helpers/db.js';
 import { createControlPlane, type ControlPlane } from '../helpers/control-plane.js';
 import { updateExecution } from '../../src/service/update-execution.js';
 import { FleetJobsError } from '../../src/protocol/errors.js';
+import { insertGroupMembers, insertThingGroup, insertThings } from '../../src/store/things.js';
 
 /**
  * Concurrent changes never double-apply ([SPEC 4]). On PostgreSQL the requests really run in parallel on a pool
@@ -14,11 +15,10 @@ describe.each(BACKENDS)('concurrent changes over REST on %s', (backend) => {
 
   beforeAll(async () => {
     cp = await createControlPlane(backend, { max: 20 });
-    await cp.call('POST', '/thing-groups/racers');
-    for (const n of THINGS) {
-      await cp.call('POST', `/things/${n}`);
-      await cp.call('PUT', '/thing-groups/addThingToThingGroup', { thingGroupName: 'racers', thingName: n });
-    }
+    const now = cp.deps.clock();
+    await insertThings(cp.t.db, THINGS, now);
+    await insertThingGroup(cp.t.db, { thingGroupName: 'racers' }, now);
+    await insertGroupMembers(cp.t.db, 'racers', THINGS, now);
   });
   afterAll(() => cp.close());
 
@@ -150,5 +150,30 @@ describe.each(BACKENDS)('concurrent changes over REST on %s', (backend) => {
       expect(['CANCELED', 'REMOVED']).toContain(r.status);
       expect(r.versionNumber).toBe(2);
     }
+  });
+  it('things joining a group while a CONTINUOUS job for it is created each get exactly one execution', async () => {
+    const joiners = Array.from({ length: 30 }, (_, i) => `j-${String(i).padStart(2, '0')}`);
+    await cp.call('POST', '/thing-groups/joining');
+    for (const n of joiners) await cp.call('POST', `/things/${n}`);
+    // Half are members before the job exists; the other half join while it is being created.
+    for (const n of joiners.slice(0, 15)) {
+      await cp.call('PUT', '/thing-groups/addThingToThingGroup', { thingGroupName: 'joining', thingName: n });
+    }
+    const results = await Promise.all([
+      cp.call('PUT', '/jobs/race-join', {
+        targets: ['thinggroup/joining'],
+        document: '{}',
+        targetSelection: 'CONTINUOUS',
+      }),
+      ...joiners
+        .slice(15)
+        .map((n) =>
+          cp.call('PUT', '/thing-groups/addThingToThingGroup', { thingGroupName: 'joining', thingName: n }),
+        ),
+    ]);
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    const after = await rows('race-join');
+    expect(after.map((r) => r.thingName)).toEqual(joiners);
+    expect(after.every((r) => r.status === 'QUEUED' && r.versionNumber === 1)).toBe(true);
   });
 });
