@@ -55,6 +55,40 @@ await dropStaleSchemas(ctx.pgUrl);
 const machine = await describeMachine(ctx.pgUrl);
 const rows: ResultRow[] = [];
 const errors: { scenario: string; error: string }[] = [];
+const date = new Date()
+  .toISOString()
+  .replace(/:\d\d\.\d+Z$/, 'Z')
+  .replace(':', '');
+const extraArgs = process.argv.slice(2).filter((a) => a !== '--smoke');
+const command = `npm run bench${smoke ? ':smoke' : ''}${extraArgs.length ? ' -- ' + extraArgs.join(' ') : ''}`;
+const dir = new URL('./results/', import.meta.url);
+const base = `${date}${smoke ? '-smoke' : ''}`;
+
+/** Rewritten after every scenario, so that a run cut short still leaves the scenarios it finished. */
+async function writeReport(): Promise<string> {
+  const md = renderMarkdown({
+    date,
+    machine,
+    rows,
+    errors,
+    smoke,
+    reps: ctx.reps,
+    durationMs: ctx.durationMs,
+    command,
+  });
+  await mkdir(dir, { recursive: true });
+  await writeFile(new URL(`${base}.md`, dir), md);
+  await writeFile(
+    new URL(`${base}.json`, dir),
+    JSON.stringify(
+      { date, machine, command, reps: ctx.reps, durationMs: ctx.durationMs, rows, errors },
+      null,
+      2,
+    ) + '\n',
+  );
+  return md;
+}
+
 for (const s of SCENARIOS) {
   if (only ? !only.includes(s.id) : smoke && !s.smoke) continue;
   try {
@@ -64,45 +98,12 @@ for (const s of SCENARIOS) {
     ctx.log(`${s.id} failed: ${error}`);
     errors.push({ scenario: s.id, error });
   }
+  await writeReport();
 }
 await dropStaleSchemas(ctx.pgUrl);
 
 const total = correctnessTotal(rows);
-const date = new Date()
-  .toISOString()
-  .replace(/:\d\d\.\d+Z$/, 'Z')
-  .replace(':', '');
-const command = `npm run bench${smoke ? ':smoke' : ''}${
-  process.argv.slice(2).filter((a) => a !== '--smoke').length
-    ? ' -- ' +
-      process.argv
-        .slice(2)
-        .filter((a) => a !== '--smoke')
-        .join(' ')
-    : ''
-}`;
-const md = renderMarkdown({
-  date,
-  machine,
-  rows,
-  errors,
-  smoke,
-  reps: ctx.reps,
-  durationMs: ctx.durationMs,
-  command,
-});
-const dir = new URL('./results/', import.meta.url);
-await mkdir(dir, { recursive: true });
-const base = `${date}${smoke ? '-smoke' : ''}`;
-await writeFile(new URL(`${base}.md`, dir), md);
-await writeFile(
-  new URL(`${base}.json`, dir),
-  JSON.stringify(
-    { date, machine, command, reps: ctx.reps, durationMs: ctx.durationMs, rows, errors },
-    null,
-    2,
-  ) + '\n',
-);
+const md = await writeReport();
 console.log(md);
 ctx.log(`wrote bench/results/${base}.md and .json in ${Math.round((Date.now() - started) / 1000)} s`);
 if (total.lost + total.duplicated + total.doubleClaimed > 0 || errors.length > 0) {

@@ -93,7 +93,8 @@ async function releaseSweep(server: HostedServer, s: BenchSchema): Promise<Recor
 }
 
 export async function runS6(ctx: RunContext, earlier: readonly ResultRow[]): Promise<ResultRow[]> {
-  const overdue = ctx.smoke ? 20_000 : 1_000_000;
+  // PERFORMANCE.md names 1,000,000; 100,000 keeps a full run within the hour on this machine (see README).
+  const overdue = ctx.smoke ? 20_000 : Number(process.env.BENCH_S6_OVERDUE ?? 100_000);
   const durationMs = ctx.smoke ? 3_000 : 15_000;
   const jobs = Math.min(200, Math.ceil((5_000 * durationMs) / 1000 / DEVICES) + 1);
   const measure = async (variant: Variant): Promise<Measurement> => {
