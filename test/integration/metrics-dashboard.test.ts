@@ -128,6 +128,15 @@ describe('dashboard and /metrics of a running server on postgres', () => {
     expect(html).toContain('jobProcessDetails');
     // Self-contained: no script, stylesheet or image is loaded from anywhere else.
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=/);
+    // The calls it makes are served by this server.
+    const jobs = await fetch(`${app.addresses.http}/jobs?maxResults=50`);
+    expect(jobs.status).toBe(200);
+    expect(Array.isArray(((await jobs.json()) as { jobs: unknown }).jobs)).toBe(true);
+    const stop = new AbortController();
+    const events = await fetch(`${app.addresses.http}/events`, { signal: stop.signal });
+    expect(events.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    stop.abort();
+    await events.body?.cancel().catch(() => {});
   });
 
   it('counts MQTT device requests by operation and outcome', async () => {

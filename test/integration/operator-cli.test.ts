@@ -211,6 +211,9 @@ describe('operator CLI against a real server on postgres', () => {
     const badTarget = await cli(['jobs', 'create', 'cli-x', '--target', 'thing/nobody', '--document', '{}']);
     expect(badTarget.code).toBe(1);
     expect(badTarget.err).toContain('thing/nobody');
+    const unwatched = await cli(['jobs', 'watch', 'no-such-job']);
+    expect(unwatched.code).toBe(1);
+    expect(unwatched.err).toBe('error: ResourceNotFoundException: job no-such-job does not exist\n');
     const badDoc = await cli([
       'jobs',
       'create',
