@@ -45,7 +45,7 @@ function startCli(args: string[], program: string[] = [ENTRY, 'agent'], cwd?: st
   return {
     child,
     exit,
-    log(predicate, timeoutMs = 20_000) {
+    log(predicate, timeoutMs = 40_000) {
       return new Promise((resolve, reject) => {
         const check = () => {
           const found = lines.find(predicate);
