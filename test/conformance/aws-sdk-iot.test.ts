@@ -1,6 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AddThingToThingGroupCommand,
+  AssociateTargetsWithJobCommand,
+  CancelJobExecutionCommand,
+  CreateJobTemplateCommand,
+  DeleteJobExecutionCommand,
+  DeleteJobTemplateCommand,
+  DeleteThingCommand,
+  DeleteThingGroupCommand,
+  DescribeJobTemplateCommand,
+  DescribeThingCommand,
+  DescribeThingGroupCommand,
+  ListJobTemplatesCommand,
+  ListThingGroupsCommand,
+  ListThingsCommand,
+  RemoveThingFromThingGroupCommand,
+  UpdateJobCommand,
+  VersionConflictException,
   CancelJobCommand,
   CreateJobCommand,
   CreateThingCommand,
@@ -177,5 +193,75 @@ describe.each(BACKENDS)('@aws-sdk/client-iot against the operator API on %s', (b
     expect(missing).toBeInstanceOf(ResourceNotFoundException);
     expect((missing as Error).message).toContain('thing/not-there');
     await iot.send(new DeleteJobCommand({ jobId: 'dup-job', force: true }));
+  });
+  it('parses the responses of every other control-plane operation fleetjobs serves', async () => {
+    await iot.send(
+      new CreateThingCommand({ thingName: 'p-1', attributePayload: { attributes: { a: 'b' } } }),
+    );
+    const thing = await iot.send(new DescribeThingCommand({ thingName: 'p-1' }));
+    expect(thing).toMatchObject({ thingName: 'p-1', attributes: { a: 'b' }, version: 1 });
+    const things = await iot.send(new ListThingsCommand({ attributeName: 'a', attributeValue: 'b' }));
+    expect(things.things?.map((t) => t.thingName)).toEqual(['p-1']);
+    await iot.send(new CreateThingGroupCommand({ thingGroupName: 'p-group' }));
+    const group = await iot.send(new DescribeThingGroupCommand({ thingGroupName: 'p-group' }));
+    expect(group.thingGroupMetadata?.creationDate).toBeInstanceOf(Date);
+    const groups = await iot.send(new ListThingGroupsCommand({ namePrefixFilter: 'p-' }));
+    expect(groups.thingGroups).toEqual([
+      { groupName: 'p-group', groupArn: 'arn:aws:iot:local:000000000000:thinggroup/p-group' },
+    ]);
+
+    await iot.send(
+      new CreateJobCommand({
+        jobId: 'p-cont',
+        targets: [group.thingGroupArn as string],
+        document: '{}',
+        targetSelection: 'CONTINUOUS',
+      }),
+    );
+    await iot.send(new AddThingToThingGroupCommand({ thingGroupName: 'p-group', thingName: 'p-1' }));
+    const execution = await iot.send(new DescribeJobExecutionCommand({ jobId: 'p-cont', thingName: 'p-1' }));
+    expect(execution.execution?.status).toBe('QUEUED');
+    await iot.send(new RemoveThingFromThingGroupCommand({ thingGroupName: 'p-group', thingName: 'p-1' }));
+    const removed = await iot.send(new DescribeJobExecutionCommand({ jobId: 'p-cont', thingName: 'p-1' }));
+    expect(removed.execution?.status).toBe('REMOVED');
+    const associated = await iot.send(
+      new AssociateTargetsWithJobCommand({
+        jobId: 'p-cont',
+        targets: [thing.thingArn as string],
+        comment: 'direct',
+      }),
+    );
+    expect(associated.jobId).toBe('p-cont');
+    await iot.send(new UpdateJobCommand({ jobId: 'p-cont', description: 'updated' }));
+    expect((await iot.send(new DescribeJobCommand({ jobId: 'p-cont' }))).job?.description).toBe('updated');
+
+    const conflict = await iot
+      .send(new CancelJobExecutionCommand({ jobId: 'p-cont', thingName: 'p-1', expectedVersion: 9 }))
+      .catch((e: unknown) => e);
+    expect(conflict).toBeInstanceOf(VersionConflictException);
+    await iot.send(new CancelJobExecutionCommand({ jobId: 'p-cont', thingName: 'p-1', expectedVersion: 1 }));
+    await iot.send(new DeleteJobExecutionCommand({ jobId: 'p-cont', thingName: 'p-1', executionNumber: 2 }));
+    await iot.send(new DeleteJobCommand({ jobId: 'p-cont', force: true }));
+
+    const template = await iot.send(
+      new CreateJobTemplateCommand({
+        jobTemplateId: 'p-template',
+        description: 'a template',
+        document: '{"a":1}',
+      }),
+    );
+    expect(template.jobTemplateArn).toBe('arn:aws:iot:local:000000000000:jobtemplate/p-template');
+    const described = await iot.send(new DescribeJobTemplateCommand({ jobTemplateId: 'p-template' }));
+    expect(described).toMatchObject({ description: 'a template', document: '{"a":1}' });
+    expect(described.createdAt).toBeInstanceOf(Date);
+    const templates = await iot.send(new ListJobTemplatesCommand({}));
+    expect(templates.jobTemplates?.map((t) => t.jobTemplateId)).toEqual(['p-template']);
+    await iot.send(new DeleteJobTemplateCommand({ jobTemplateId: 'p-template' }));
+
+    await iot.send(new DeleteThingGroupCommand({ thingGroupName: 'p-group' }));
+    await iot.send(new DeleteThingCommand({ thingName: 'p-1' }));
+    await expect(iot.send(new DescribeThingCommand({ thingName: 'p-1' }))).rejects.toBeInstanceOf(
+      ResourceNotFoundException,
+    );
   });
 });
