@@ -201,6 +201,13 @@ describe('device HTTPS data plane (AWS iot-jobs-data) on postgres', () => {
       expect(res.headers.get('x-amzn-errortype')).toBe('InvalidRequestException');
       expect(typeof ((await res.json()) as { message: unknown }).message).toBe('string');
     }
+    const malformed = await fetch(`${base}/things/%E0%A4%A/jobs`);
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('x-amzn-errortype')).toBe('InvalidRequestException');
+    // The longest thing name routes like any other (one with no executions has empty lists).
+    const longest = await fetch(`${base}/things/${'t'.repeat(128)}/jobs`);
+    expect(longest.status).toBe(200);
+    expect(await longest.json()).toEqual({ inProgressJobs: [], queuedJobs: [] });
     // AUTH_MODE=off accepts anyone, credentials or not, as the broker does.
     const anyone = await fetch(`${base}/things/https-1/jobs`, {
       headers: { authorization: `Basic ${Buffer.from('https-1:not-a-secret').toString('base64')}` },

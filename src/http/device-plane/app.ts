@@ -124,7 +124,11 @@ export async function buildDevicePlaneApp(
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: LIMITS.MAX_MQTT_PAYLOAD_BYTES,
+    // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
+    routerOptions: { maxParamLength: 256 },
     disableRequestLogging: true,
+    // A malformed URL (bad percent-encoding) is refused before routing: answer it like any other bad request.
+    frameworkErrors: (err, _request, reply) => send(reply, 'InvalidRequest', err.message),
     ...(https
       ? {
           https: {
