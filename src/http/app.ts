@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '../protocol/limits.js';
-import { installErrorHandler } from './error-handler.js';
+import { installErrorHandler, sendError } from './error-handler.js';
 import { healthRoutes } from './routes/health.js';
 import { eventRoutes } from './routes/events.js';
 import { controlPlaneRoutes } from './routes/control-plane.js';
@@ -35,6 +35,9 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
     routerOptions: { maxParamLength: 256 },
     disableRequestLogging: true,
+    // A malformed URL (bad percent-encoding) or content type is refused before routing; answer it like every
+    // other client error, with the AWS error name.
+    frameworkErrors: (err, _request, reply) => sendError(reply, 'InvalidRequest', err.message),
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },

@@ -99,6 +99,8 @@ export const statusDetailsSchema = {
 } as const;
 
 const clientToken = { type: 'string', minLength: 1, maxLength: LIMITS.MAX_CLIENT_TOKEN_CHARS } as const;
+// JSON integers may be huge (4.7e268 is an integer to JSON Schema); bigint columns and exact arithmetic stop here.
+const counter = { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } as const;
 const stepTimeout = {
   type: 'integer',
   minimum: LIMITS.MIN_TIMEOUT_MINUTES,
@@ -120,7 +122,7 @@ export const describeRequestSchema = {
   type: 'object',
   properties: {
     clientToken,
-    executionNumber: { type: 'integer', minimum: 1 },
+    executionNumber: counter,
     includeJobDocument: { type: 'boolean' },
   },
 } as const;
@@ -135,11 +137,11 @@ export const updateRequestSchema = {
     // AWS's embedded Jobs library sends expectedVersion as a numeric string; accept both.
     expectedVersion: {
       anyOf: [
-        { type: 'integer', minimum: 0 },
+        { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
         { type: 'string', pattern: '^[0-9]{1,15}$' },
       ],
     },
-    executionNumber: { type: 'integer', minimum: 1 },
+    executionNumber: counter,
     includeJobExecutionState: { type: 'boolean' },
     includeJobDocument: { type: 'boolean' },
     stepTimeoutInMinutes: {
