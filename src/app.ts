@@ -175,6 +175,8 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
       const result = await migrate(db);
       if (result.applied.length > 0) log.info({ applied: result.applied }, 'migrations applied');
       await security.start();
+      // Before any listener: every event written from now on carries this deployment's thingArn.
+      await saveDeploymentSettings(db, deps.arn);
       try {
         await http.listen({ host: config.httpHost, port: config.httpPort });
       } catch (err) {
@@ -199,7 +201,6 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         addresses.deviceHttp = url(deviceTls ? 'https' : 'http', deviceHttp.server.address());
       }
       dispatcher.start();
-      await saveDeploymentSettings(db, deps.arn);
       workers.start();
       ready = true;
       log.info({ addresses }, 'fleetjobs started');

@@ -7,6 +7,7 @@ import { createTimeoutWorker } from '../../src/workers/timeouts.js';
 import { createRetryWorker } from '../../src/workers/retries.js';
 import { createEventsWorker } from '../../src/workers/events.js';
 import { createRolloutWorker } from '../../src/workers/rollout.js';
+import { saveDeploymentSettings } from '../../src/store/events.js';
 
 describe.each(BACKENDS)('timeout and retry workers on %s', (backend) => {
   let t: TestDb;
@@ -230,5 +231,21 @@ describe.each(BACKENDS)('timeout and retry workers on %s', (backend) => {
     const events = await t.db.query(`SELECT 1 FROM events WHERE topic = '$aws/events/job/raced/completed'`);
     expect(events).toHaveLength(1);
     expect(await createRolloutWorker(deps).runOnce(minutes(t0, 2))).toBe(0);
+  });
+
+  it('builds thingArn from the region and account the server started with', async () => {
+    const deps = workerDeps(t.db, t0);
+    await saveDeploymentSettings(t.db, { region: 'eu-west-1', accountId: '123456789012' });
+    await createJob(deps, {
+      jobId: 'arn-job',
+      targets: ['thing/thing-8'],
+      document: '{}',
+      timeoutConfig: { queuedTimeoutInMinutes: 1 },
+    });
+    await createTimeoutWorker(deps).runOnce(minutes(t0, 1));
+    const rows = await t.db.query<{ payload: { thingArn: string } }>(
+      `SELECT payload FROM events WHERE job_id = 'arn-job' AND payload ->> 'eventType' = 'JOB_EXECUTION'`,
+    );
+    expect(rows.map((r) => r.payload.thingArn)).toEqual(['arn:aws:iot:eu-west-1:123456789012:thing/thing-8']);
   });
 });
