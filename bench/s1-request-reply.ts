@@ -41,7 +41,7 @@ export async function measureEcho(
     });
     try {
       await server.child.call('meterStart');
-      const r = await fleet.run({ workload: 'echo', durationMs: ctx.durationMs, replyTimeoutMs: 10_000 });
+      const r = await fleet.run({ workload: 'echo', durationMs: ctx.durationMs, replyTimeoutMs: 60_000 });
       const serverUsage = await server.child.call<ProcessUsage>('meterStop');
       return {
         variant,
@@ -49,7 +49,7 @@ export async function measureEcho(
         latency: r.latency,
         usage: [serverUsage, ...r.usage],
         counters: { lost: r.counters.lost, duplicated: r.counters.duplicated, doubleClaimed: 0 },
-        extra: { devices: fleet.size, rejected: r.counters.rejected },
+        extra: { devices: fleet.size, rejected: r.counters.rejected, lateReplies: r.counters.late },
       };
     } finally {
       await fleet.close();

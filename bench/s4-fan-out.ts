@@ -216,7 +216,7 @@ async function waitOutboxEmpty(s: BenchSchema, timeoutMs: number): Promise<numbe
 
 export async function runS4(ctx: RunContext): Promise<ResultRow[]> {
   const n = ctx.smoke ? 5_000 : 100_000;
-  const devices = ctx.smoke ? 200 : 10_000;
+  const devices = ctx.smoke ? 200 : 5_000;
   const commits: Measurement[] = [];
   const notifies: Measurement[] = [];
   for (let rep = 0; rep < ctx.reps; rep++) {

@@ -39,7 +39,7 @@ async function baseline(ctx: RunContext, sessions: number): Promise<Measurement>
       });
       try {
         await server.child.call('meterStart');
-        const r = await fleet.run({ workload: 'echo', durationMs: ctx.durationMs, replyTimeoutMs: 15_000 });
+        const r = await fleet.run({ workload: 'echo', durationMs: ctx.durationMs, replyTimeoutMs: 60_000 });
         const usage = await server.child.call<ProcessUsage>('meterStop');
         return {
           variant: 'baseline',

@@ -83,7 +83,7 @@ async function abuse(ctx: RunContext, variant: Variant): Promise<Measurement> {
     const again = await fleet(storm, { clean: false, subscribe: 'probe', connectConcurrency: storm.length });
     const recoveryMs = performance.now() - t0;
     open.push(again);
-    const served = await again.run({ workload: 'probe', durationMs: 1_000, replyTimeoutMs: 10_000 });
+    const served = await again.run({ workload: 'probe', durationMs: 1_000, replyTimeoutMs: 60_000 });
 
     const p = await probing;
     const usage = server ? [await server.child.call<ProcessUsage>('meterStop')] : [];

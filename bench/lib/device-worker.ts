@@ -51,6 +51,8 @@ export interface Counters {
   /** jobs: devices that found nothing pending before the end. */
   drained: number;
   notifyNext: number;
+  /** Replies that came after their request was counted lost. */
+  late: number;
 }
 
 export interface WorkloadResult {
@@ -82,12 +84,15 @@ interface Device {
   client: MqttClient;
   pending: Pending | undefined;
   answered: Set<string>;
+  /** Requests given up as lost: a reply that still comes is late, not a duplicate. */
+  abandoned: Set<string>;
 }
 
 const devices: Device[] = [];
 const meter = processMeter('loadgen');
 let notifyNext = 0;
 let duplicated = 0;
+let lateReplies = 0;
 /** notify-next naming a watched job, for fan-out timing: per thing, how many arrived and the last arrival. */
 let watched: { jobId: string; perThing: Map<string, number>; lastAt: number } | undefined;
 
@@ -118,6 +123,8 @@ function onMessage(d: Device, topic: string, payload: Buffer): void {
     clearTimeout(p.timer);
     d.answered.add(token);
     p.resolve({ topic, body });
+  } else if (token !== undefined && d.abandoned.delete(token)) {
+    lateReplies++;
   } else if (token !== undefined) {
     // A second reply to an answered request, or a reply to a request never sent: both are duplicates.
     duplicated++;
@@ -146,7 +153,7 @@ function connectOne(args: ConnectArgs, thing: string): Promise<Device> {
       connectTimeout: 60_000,
     },
   );
-  const d: Device = { thing, root, client, pending: undefined, answered: new Set() };
+  const d: Device = { thing, root, client, pending: undefined, answered: new Set(), abandoned: new Set() };
   client.on('message', (topic, payload) => onMessage(d, topic, payload));
   return new Promise((resolve, reject) => {
     client.once('error', reject);
@@ -195,6 +202,7 @@ function request(
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       d.pending = undefined;
+      d.abandoned.add(token);
       resolve(null);
     }, timeoutMs);
     d.pending = { token, resolve, timer };
@@ -214,10 +222,12 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
     completed: 0,
     drained: 0,
     notifyNext: 0,
+    late: 0,
   };
   const rejectCodes: Record<string, number> = {};
   notifyNext = 0;
   duplicated = 0;
+  lateReplies = 0;
   let seq = 0;
   const wait = args.startAt - epochMs();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -297,6 +307,7 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
   // Replies that arrive after the last request was answered (duplicates) need a moment to show up.
   await new Promise((r) => setTimeout(r, 200));
   counters.duplicated = duplicated;
+  counters.late = lateReplies;
   counters.notifyNext = notifyNext;
   return {
     histogram: encodeHistogram(hist),

@@ -68,6 +68,7 @@ export async function connectFleet(options: FleetOptions): Promise<Fleet> {
             completed: 0,
             drained: 0,
             notifyNext: 0,
+            late: 0,
           },
         );
         const rejectCodes: Record<string, number> = {};
