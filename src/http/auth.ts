@@ -95,7 +95,10 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     if (!limiter.take(key)) return throttled(reply, key);
     return sendError(reply, 'Unauthorized', message);
   };
+  // Every authenticated request spends its key's token, a forbidden one too.
   const admit = (request: FastifyRequest, reply: FastifyReply, principal: OperatorPrincipal) => {
+    if (!limiter.take(`key:${principal.accessKeyId}`))
+      return throttled(reply, `key:${principal.accessKeyId}`);
     if (!roleAllows(principal.role, request.method, request.routeOptions.url)) {
       return sendError(
         reply,
@@ -103,8 +106,6 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
         `the ${principal.role} role may not ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}; use a key with a broader role`,
       );
     }
-    if (!limiter.take(`key:${principal.accessKeyId}`))
-      return throttled(reply, `key:${principal.accessKeyId}`);
     request.principal = principal;
     return undefined;
   };

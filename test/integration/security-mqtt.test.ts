@@ -11,6 +11,8 @@ import type { FleetJobs } from '../../src/app.js';
 import type { CreatedOperatorKey } from '../../src/service/operator-keys.js';
 import { createJob } from '../../src/service/create-job.js';
 import { insertThings } from '../../src/store/things.js';
+import { LIMITS } from '../../src/protocol/limits.js';
+import { loadConfig } from '../../src/config.js';
 
 const rootOf = (thing: string) => `$aws/things/${thing}/jobs`;
 
@@ -289,5 +291,46 @@ describe.each(BACKENDS)('device identity and topic ACL on %s', (backend) => {
     expect(seenByB.filter((m) => m.json?.clientToken !== 'check')).toEqual([]);
     await a.endAsync();
     await b.endAsync();
+  });
+
+  it('closes the connection of a packet over MAX_MQTT_PACKET_BYTES before buffering it, and answers one under it', async () => {
+    const a = await asThing('thing-a');
+    const near = await deviceRequest(
+      a,
+      `${rootOf('thing-a')}/get`,
+      Buffer.alloc(LIMITS.MAX_MQTT_PAYLOAD_BYTES + 1, 0x20),
+    );
+    expect(near.json.code).toBe('InvalidRequest');
+    const bye = closed(a);
+    a.publish(`${rootOf('thing-a')}/get`, Buffer.alloc(LIMITS.MAX_MQTT_PACKET_BYTES, 0x20));
+    await bye;
+    await a.endAsync(true);
+    const again = await asThing('thing-a');
+    expect((await deviceRequest(again, `${rootOf('thing-a')}/get`, {})).outcome).toBe('accepted');
+    await again.endAsync();
+  });
+
+  it('answers RequestThrottled past the per-thing rate set by DEVICE_RATE_LIMIT', async () => {
+    const limited = await startTestServer({
+      db: t.db,
+      auth: {},
+      config: { deviceRateLimit: loadConfig({ DEVICE_RATE_LIMIT: '0.001/2' }).deviceRateLimit },
+    });
+    try {
+      const a = await connectDevice(limited.addresses.mqtt, {
+        clientId: 'limited-a',
+        username: 'thing-a',
+        password: secrets['thing-a'],
+      });
+      const codes = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await deviceRequest(a, `${rootOf('thing-a')}/get`, { clientToken: `r${i}` });
+        codes.push(r.outcome === 'accepted' ? 'accepted' : r.json.code);
+      }
+      expect(codes).toEqual(['accepted', 'accepted', 'RequestThrottled']);
+      await a.endAsync();
+    } finally {
+      await limited.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { BACKENDS, createTestDb, type TestDb } from '../helpers/db.js';
@@ -28,6 +28,7 @@ describe.each(BACKENDS)('operator authentication on %s', (backend) => {
   let operator: Key;
   let viewer: Key;
   let base: string;
+  const masterKey = randomBytes(32);
 
   const call = (
     method: string,
@@ -84,7 +85,7 @@ describe.each(BACKENDS)('operator authentication on %s', (backend) => {
   beforeAll(async () => {
     t = await createTestDb(backend);
     await insertThings(t.db, ['sensor-1'], new Date());
-    app = await startTestServer({ db: t.db, auth: { onAdminKeyCreated: (k) => (admin = k) } });
+    app = await startTestServer({ db: t.db, auth: { masterKey, onAdminKeyCreated: (k) => (admin = k) } });
     base = app.addresses.http;
     const make = async (role: string) =>
       (await (await call('POST', '/operator-keys', { token: admin?.token, body: { role } })).json()) as Key;
@@ -260,6 +261,33 @@ describe.each(BACKENDS)('operator authentication on %s', (backend) => {
     }
     const rows = await t.db.query<{ thingName: string }>(`SELECT thing_name FROM things ORDER BY thing_name`);
     expect(rows.map((r) => r.thingName)).toEqual(['sdk-thing', 'sensor-1']);
+  });
+
+  it('answers 429 with Retry-After past the per-key rate set by OPERATOR_RATE_LIMIT, for keys and for bad callers', async () => {
+    // A second server on the same store and master key, with a tight limit: the keys made above work there.
+    const limited = await startTestServer({
+      db: t.db,
+      auth: { masterKey },
+      config: { operatorRateLimit: { perSecond: 0.001, burst: 2 } },
+    });
+    try {
+      const url = `${limited.addresses.http}/operator-keys`;
+      const statuses = async (headers: Record<string, string>) => {
+        const out: number[] = [];
+        for (let i = 0; i < 3; i++) out.push((await fetch(url, { headers })).status);
+        return out;
+      };
+      expect(await statuses({ authorization: `Bearer ${admin?.token}` })).toEqual([200, 200, 429]);
+      // Another key has its own bucket; callers without a valid key share their address's.
+      expect(await statuses({ authorization: `Bearer ${viewer.token}` })).toEqual([403, 403, 429]);
+      expect(await statuses({})).toEqual([401, 401, 429]);
+      const res = await fetch(url, {});
+      expect(res.status).toBe(429);
+      expect(res.headers.get('x-amzn-errortype')).toBe('ThrottlingException');
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('refuses to revoke the last active admin key', async () => {
