@@ -73,7 +73,16 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       headers: headers(opts.body === undefined ? {} : { 'content-type': 'application/json' }),
       ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }),
     });
-    const text = await res.text();
+    let text: string;
+    try {
+      text = await res.text();
+    } catch (err) {
+      throw new ApiError(
+        `${method} ${p}: the connection broke while reading the answer (${(err as Error).message})`,
+        0,
+        undefined,
+      );
+    }
     let body: unknown = undefined;
     if (text !== '') {
       try {
