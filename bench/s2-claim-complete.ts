@@ -52,8 +52,8 @@ async function drive(
 }
 
 export async function runS2(ctx: RunContext): Promise<ResultRow[]> {
-  const n = ctx.smoke ? 200 : 500;
-  const jobs = ctx.smoke ? 5 : 4;
+  const n = ctx.smoke ? 50 : 500;
+  const jobs = ctx.smoke ? 2 : 4;
   const concurrency = ctx.smoke ? 16 : 32;
   const expected = n * jobs;
   ctx.log(`S2 recording the store's statements (${expected} claim + complete pairs)`);

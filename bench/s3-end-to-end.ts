@@ -145,7 +145,7 @@ export async function holdIdleSessions(
 
 /** Enough QUEUED executions per thing that no device runs dry at up to 2,000 pairs/s (capped for seeding time). */
 export const jobsFor = (ctx: RunContext, n: number) =>
-  Math.min(100, Math.ceil((2_000 * ctx.durationMs) / 1000 / n) + 1);
+  ctx.smoke ? 3 : Math.min(100, Math.ceil((2_000 * ctx.durationMs) / 1000 / n) + 1);
 
 export async function runS3(ctx: RunContext, earlier: readonly ResultRow[]): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];

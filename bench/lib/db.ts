@@ -19,7 +19,8 @@ export interface BenchSchema {
 }
 
 export async function createBenchSchema(url = BENCH_DATABASE_URL, max = 4): Promise<BenchSchema> {
-  const schema = `fj_bench_${randomBytes(5).toString('hex')}`;
+  // The pid in the name lets a later run tell a dead run's schema from a concurrent run's.
+  const schema = `fj_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = createPostgresDb({ url, max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
   const db = createPostgresDb({ url, schema, max });
@@ -37,13 +38,25 @@ export async function createBenchSchema(url = BENCH_DATABASE_URL, max = 4): Prom
   };
 }
 
-/** Drops the schemas of bench runs that died before their own cleanup. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Drops the schemas of bench runs whose process died before its own cleanup; live runs keep theirs. */
 export async function dropStaleSchemas(url = BENCH_DATABASE_URL): Promise<void> {
   const admin = createPostgresDb({ url, max: 1 });
   const rows = await admin.query<{ nspname: string }>(
     `SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fj\\_bench\\_%'`,
   );
-  for (const r of rows) await admin.query(`DROP SCHEMA ${r.nspname} CASCADE`);
+  for (const r of rows) {
+    const pid = Number(r.nspname.split('_')[2]);
+    if (!Number.isInteger(pid) || !alive(pid)) await admin.query(`DROP SCHEMA ${r.nspname} CASCADE`);
+  }
   await admin.close();
 }
 
