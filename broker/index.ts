@@ -100,6 +100,8 @@ export interface Broker {
 export interface EmbeddedBroker extends Broker {
   start(): Promise<BrokerAddresses>;
   readonly aedes: Aedes;
+  /** Closes every connection authenticated as `identity` (a revoked secret); returns how many. */
+  disconnectIdentity(identity: string): number;
 }
 
 /** ALPN as AWS IoT: `x-amzn-mqtt-ca` when offered (AWS SDKs on 443), else whatever the client asks first. */
@@ -280,6 +282,13 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
 
   return {
     aedes,
+    disconnectIdentity(identity) {
+      // Aedes keeps connected clients by id; the map is not in its type declarations.
+      const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
+      const matching = clients.filter((c) => identities.get(c) === identity);
+      for (const c of matching) c.close();
+      return matching.length;
+    },
     async start() {
       await aedes.listen();
       const addresses: BrokerAddresses = {

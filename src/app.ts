@@ -11,7 +11,13 @@ import { buildDevicePlaneApp } from './http/device-plane/app.js';
 import { createDevicePlaneAuth } from './http/device-plane/auth.js';
 import type { ServiceDeps } from './service/deps.js';
 import { createMetrics } from './service/metrics.js';
-import { createBroker, readPem, type Broker, type BrokerHooks } from '../broker/index.js';
+import {
+  createBroker,
+  readPem,
+  type Broker,
+  type BrokerHooks,
+  type EmbeddedBroker,
+} from '../broker/index.js';
 import { createExternalBroker } from '../broker/external.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
@@ -135,6 +141,10 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         operatorKeys: security.operatorKeys,
         masterKey: security.masterKey,
         rateLimit: config.operatorRateLimit,
+        // A revoked or rotated-away secret also ends the sessions it opened (devices with a valid one reconnect).
+        onDeviceCredentialsRevoked: (thingName) => {
+          if ('disconnectIdentity' in broker) (broker as EmbeddedBroker).disconnectIdentity(thingName);
+        },
       },
     },
     { logger: log },

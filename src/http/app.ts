@@ -24,6 +24,8 @@ export interface HttpDeps extends ServiceDeps {
     operatorKeys: OperatorKeyResolver | undefined;
     masterKey: Buffer | undefined;
     rateLimit?: { perSecond: number; burst: number } | undefined;
+    /** Called after a thing's secrets were revoked, to end the sessions they opened. */
+    onDeviceCredentialsRevoked?: (thingName: string) => void;
   };
 }
 
@@ -63,7 +65,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes(deps));
   await app.register(controlPlaneRoutes(deps));
-  await app.register(credentialRoutes(deps));
+  await app.register(credentialRoutes(deps, deps.auth?.onDeviceCredentialsRevoked));
   if (deps.auth?.masterKey !== undefined) await app.register(operatorKeyRoutes(deps, deps.auth.masterKey));
   await app.register(metricsRoutes(deps));
   await app.register(eventRoutes(deps));

@@ -26,10 +26,18 @@ const credentialParams = {
  * [SPEC 5] Device secrets for username/password MQTT login. The secret is in the create and rotate responses
  * only; the store keeps its scrypt hash.
  */
-export function credentialRoutes(deps: ServiceDeps): FastifyPluginAsync {
+export function credentialRoutes(
+  deps: ServiceDeps,
+  onRevoked: (thingName: string) => void = () => {},
+): FastifyPluginAsync {
   return async (app) => {
+    const revoked = (thingName: string, ids: string[]) => {
+      if (ids.length > 0) onRevoked(thingName);
+      return ids;
+    };
     const created = async (thingName: string, rotate: boolean) => {
       const c = await createThingCredential(deps, thingName, { rotate });
+      revoked(thingName, c.revokedCredentialIds);
       return {
         thingName: c.thingName,
         credentialId: c.credentialId,
@@ -64,10 +72,9 @@ export function credentialRoutes(deps: ServiceDeps): FastifyPluginAsync {
       '/things/:thingName/credentials/:credentialId',
       { schema: { params: credentialParams, summary: 'Revoke one device secret' } },
       async (request) => ({
-        revokedCredentialIds: await revokeThingCredential(
-          deps,
+        revokedCredentialIds: revoked(
           request.params.thingName,
-          request.params.credentialId,
+          await revokeThingCredential(deps, request.params.thingName, request.params.credentialId),
         ),
       }),
     );
@@ -75,7 +82,10 @@ export function credentialRoutes(deps: ServiceDeps): FastifyPluginAsync {
       '/things/:thingName/credentials',
       { schema: { params: thingParams, summary: 'Revoke every device secret of a thing' } },
       async (request) => ({
-        revokedCredentialIds: await revokeThingCredential(deps, request.params.thingName, undefined),
+        revokedCredentialIds: revoked(
+          request.params.thingName,
+          await revokeThingCredential(deps, request.params.thingName, undefined),
+        ),
       }),
     );
   };
