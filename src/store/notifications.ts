@@ -49,7 +49,11 @@ export async function lockThings(tx: Queryable, thingNames: readonly string[]): 
   return rows.map((r) => r.thingName);
 }
 
-/** notify rows for things whose pending set gained or lost a member, payload as of this transaction. */
+/**
+ * notify rows for things whose pending set gained or lost a member, payload as of this transaction. One
+ * set-based pass over the pending executions of all the things (a window per thing), not a subquery per thing:
+ * a 100,000-thing fan-out writes its notify rows in one scan.
+ */
 export async function insertNotifyForThings(
   tx: Queryable,
   thingNames: readonly string[],
@@ -57,21 +61,28 @@ export async function insertNotifyForThings(
 ): Promise<void> {
   if (thingNames.length === 0) return;
   await tx.query(
-    `INSERT INTO outbox (kind, thing_name, payload, created_at)
+    `WITH t AS (SELECT DISTINCT unnest($1::text[]) AS thing_name),
+     ranked AS (
+       SELECT e.thing_name,
+              CASE WHEN e.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' ELSE 'QUEUED' END AS list,
+              ${SUMMARY_SQL} AS summary,
+              row_number() OVER (PARTITION BY e.thing_name ORDER BY ${HEAD_ORDER_SQL}) AS ord
+       FROM job_executions e
+       WHERE e.thing_name = ANY($1::text[]) AND e.status IN ('QUEUED', 'IN_PROGRESS')
+     ),
+     lists AS (
+       SELECT thing_name, list, jsonb_agg(summary ORDER BY ord) AS items
+       FROM ranked WHERE ord <= ${LIMITS.MAX_PENDING_LIST}
+       GROUP BY thing_name, list
+     ),
+     jobs AS (SELECT thing_name, jsonb_object_agg(list, items) AS jobs FROM lists GROUP BY thing_name)
+     INSERT INTO outbox (kind, thing_name, payload, created_at)
      SELECT 'notify', t.thing_name,
-       jsonb_build_object('timestamp', floor(extract(epoch FROM $2::timestamptz))::bigint, 'jobs', coalesce((
-         SELECT jsonb_object_agg(p.list, p.items) FROM (
-           SELECT h.list, jsonb_agg(h.summary ORDER BY h.ord) AS items FROM (
-             SELECT CASE WHEN e.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' ELSE 'QUEUED' END AS list,
-                    ${SUMMARY_SQL} AS summary,
-                    row_number() OVER (ORDER BY ${HEAD_ORDER_SQL}) AS ord
-             FROM job_executions e
-             WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
-             ORDER BY ${HEAD_ORDER_SQL}
-             LIMIT ${LIMITS.MAX_PENDING_LIST}) h
-           GROUP BY h.list) p), '{}'::jsonb)),
+       jsonb_build_object('timestamp', floor(extract(epoch FROM $2::timestamptz))::bigint,
+                          'jobs', coalesce(jobs.jobs, '{}'::jsonb)),
        $2
-     FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name ORDER BY 1) t`,
+     FROM t LEFT JOIN jobs USING (thing_name)
+     ORDER BY t.thing_name`,
     [thingNames, now],
   );
 }
@@ -88,13 +99,14 @@ export async function insertNotifyNextForThings(
 ): Promise<void> {
   if (thingNames.length === 0) return;
   await tx.query(
-    `WITH heads AS (
+    `WITH h AS (
+       SELECT DISTINCT ON (e.thing_name) e.thing_name, e.job_id, e.execution_number
+       FROM job_executions e
+       WHERE e.thing_name = ANY($1::text[]) AND e.status IN ('QUEUED', 'IN_PROGRESS')
+       ORDER BY e.thing_name, ${HEAD_ORDER_SQL}
+     ), heads AS (
        SELECT t.thing_name, h.job_id, h.execution_number
-       FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t
-       LEFT JOIN LATERAL (
-         SELECT e.job_id, e.execution_number FROM job_executions e
-         WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
-         ORDER BY ${HEAD_ORDER_SQL} LIMIT 1) h ON true
+       FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t LEFT JOIN h USING (thing_name)
      ), changed AS (
        UPDATE things th
        SET notified_next_job_id = heads.job_id, notified_next_execution_number = heads.execution_number
