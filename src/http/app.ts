@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -36,7 +36,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     bodyLimit: LIMITS.MAX_HTTP_BODY_BYTES,
     // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
     routerOptions: { maxParamLength: 256 },
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A malformed URL (bad percent-encoding) or content type is refused before routing; answer it like every
     // other client error, with the AWS error name.
     frameworkErrors: (err, _request, reply) => sendError(reply, 'InvalidRequest', err.message),

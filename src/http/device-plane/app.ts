@@ -1,4 +1,5 @@
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
@@ -126,7 +127,7 @@ export async function buildDevicePlaneApp(
     bodyLimit: LIMITS.MAX_MQTT_PAYLOAD_BYTES,
     // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
     routerOptions: { maxParamLength: 256 },
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // A malformed URL (bad percent-encoding) is refused before routing: answer it like any other bad request.
     frameworkErrors: (err, _request, reply) => send(reply, 'InvalidRequest', err.message),
     ...(https
