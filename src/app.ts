@@ -174,6 +174,17 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         );
   const addresses: Addresses = { http: '', mqtt: '' };
 
+  // Safe on a partly started server: every part's close tolerates a part that never started.
+  const closeAll = async (): Promise<void> => {
+    ready = false;
+    await workers.close();
+    await dispatcher.close();
+    await broker.close();
+    await deviceHttp?.close();
+    await http.close();
+    if (ownDb) await db.close();
+  };
+
   return {
     deps,
     http,
@@ -182,48 +193,46 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     workers,
     addresses,
     async start() {
-      const result = await migrate(db);
-      if (result.applied.length > 0) log.info({ applied: result.applied }, 'migrations applied');
-      await security.start();
-      // Before any listener: every event written from now on carries this deployment's thingArn.
-      await saveDeploymentSettings(db, deps.arn);
       try {
-        await http.listen({ host: config.httpHost, port: config.httpPort });
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-          throw new Error(`HTTP_PORT ${config.httpPort} is in use; set HTTP_PORT`, { cause: err });
-        }
-        throw err;
-      }
-      addresses.http = url('http', http.server.address());
-      Object.assign(addresses, await broker.start());
-      if (deviceHttp !== undefined) {
+        const result = await migrate(db);
+        if (result.applied.length > 0) log.info({ applied: result.applied }, 'migrations applied');
+        await security.start();
+        // Before any listener: every event written from now on carries this deployment's thingArn.
+        await saveDeploymentSettings(db, deps.arn);
         try {
-          await deviceHttp.listen({ host: config.mqttHost, port: config.deviceHttpPort });
+          await http.listen({ host: config.httpHost, port: config.httpPort });
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-            throw new Error(`DEVICE_HTTP_PORT ${config.deviceHttpPort} is in use; set DEVICE_HTTP_PORT`, {
-              cause: err,
-            });
+            throw new Error(`HTTP_PORT ${config.httpPort} is in use; set HTTP_PORT`, { cause: err });
           }
           throw err;
         }
-        addresses.deviceHttp = url(deviceTls ? 'https' : 'http', deviceHttp.server.address());
+        addresses.http = url('http', http.server.address());
+        Object.assign(addresses, await broker.start());
+        if (deviceHttp !== undefined) {
+          try {
+            await deviceHttp.listen({ host: config.mqttHost, port: config.deviceHttpPort });
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+              throw new Error(`DEVICE_HTTP_PORT ${config.deviceHttpPort} is in use; set DEVICE_HTTP_PORT`, {
+                cause: err,
+              });
+            }
+            throw err;
+          }
+          addresses.deviceHttp = url(deviceTls ? 'https' : 'http', deviceHttp.server.address());
+        }
+        dispatcher.start();
+        workers.start();
+        ready = true;
+        log.info({ addresses }, 'fleetjobs started');
+        return addresses;
+      } catch (err) {
+        // A listener that failed must not leave the others (and the database) holding the process open.
+        await closeAll();
+        throw err;
       }
-      dispatcher.start();
-      workers.start();
-      ready = true;
-      log.info({ addresses }, 'fleetjobs started');
-      return addresses;
     },
-    async close() {
-      ready = false;
-      await workers.close();
-      await dispatcher.close();
-      await broker.close();
-      await deviceHttp?.close();
-      await http.close();
-      if (ownDb) await db.close();
-    },
+    close: closeAll,
   };
 }
