@@ -1,5 +1,6 @@
 /**
- * S6: 1,000,000 overdue executions (QUEUED past their queued deadline) timed out while 100 devices run S3's
+ * S6: overdue executions (QUEUED past their queued deadline; 100,000 by default, BENCH_S6_OVERDUE=1000000 for
+ * PERFORMANCE.md's size) timed out while 100 devices run S3's
  * start-next -> update loop. fleetjobs: its own running timeout worker (bounded batches: things locked, guarded
  * UPDATE, notifications, events), from the moment the executions fall due until none is left. Baseline: batched raw SQL (10,000-row UPDATEs, each committed) with the same
  * devices running. Reported: sweep time (ratio raw ÷ fleetjobs) and the devices' p99 during the sweep against
