@@ -76,3 +76,27 @@ export function createLoop(options: LoopOptions): Worker {
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/** One batch of a sweep: rows it took and rows it changed; null when another instance holds the sweep. */
+export type BatchResult = { taken: number; changed: number } | null;
+
+/**
+ * Runs batch after batch until one comes back short or another instance holds the sweep, kicking the outbox
+ * dispatcher after every batch that took rows and letting device requests run in between. Returns the rows
+ * changed.
+ */
+export async function drainBatches(
+  batch: () => Promise<BatchResult>,
+  batchSize: number,
+  outboxWritten: () => void,
+): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const result = await batch();
+    if (result === null) return total;
+    total += result.changed;
+    if (result.taken > 0) outboxWritten();
+    if (result.taken < batchSize) return total;
+    await yieldToEventLoop();
+  }
+}

@@ -9,7 +9,7 @@ import type { ServiceDeps } from '../service/deps.js';
 import { afterExecutionsChanged, completeJobsIfDone, lockThings } from '../store/notifications.js';
 import { deleteDueRetries, insertRetryExecutions, selectDueRetries } from '../store/retries.js';
 import { tryWorkerLock, WORKER_LOCKS } from '../store/sweeps.js';
-import { createLoop, yieldToEventLoop, type Worker } from './loop.js';
+import { createLoop, drainBatches, type Worker } from './loop.js';
 
 export interface RetryWorkerOptions {
   tickMs?: number;
@@ -23,7 +23,7 @@ export function createRetryWorker(deps: ServiceDeps, options: RetryWorkerOptions
     deps.db.transaction(async (tx) => {
       if (!(await tryWorkerLock(tx, WORKER_LOCKS.retries))) return null;
       const selected = await selectDueRetries(tx, now, batchSize);
-      if (selected.length === 0) return { taken: 0, created: 0 };
+      if (selected.length === 0) return { taken: 0, changed: 0 };
       const locked = new Set(await lockThings(tx, [...new Set(selected.map((d) => d.thingName))]));
       const due = await deleteDueRetries(tx, selected, now);
       const changes = await insertRetryExecutions(
@@ -34,7 +34,7 @@ export function createRetryWorker(deps: ServiceDeps, options: RetryWorkerOptions
       await afterExecutionsChanged(tx, changes, now);
       // A retry that could not be created (job canceled, thing deleted) may have been all a job waited for.
       await completeJobsIfDone(tx, [...new Set(due.map((d) => d.jobId))], now);
-      return { taken: selected.length, created: changes.length };
+      return { taken: selected.length, changed: changes.length };
     });
 
   return createLoop({
@@ -42,16 +42,6 @@ export function createRetryWorker(deps: ServiceDeps, options: RetryWorkerOptions
     tickMs: options.tickMs ?? 1000,
     log: deps.log,
     clock: deps.clock,
-    async pass(now) {
-      let total = 0;
-      for (;;) {
-        const result = await batch(now);
-        if (result === null) return total;
-        total += result.created;
-        if (result.taken > 0) deps.outboxWritten();
-        if (result.taken < batchSize) return total;
-        await yieldToEventLoop();
-      }
-    },
+    pass: (now) => drainBatches(() => batch(now), batchSize, deps.outboxWritten),
   });
 }

@@ -9,7 +9,7 @@
 import type { ServiceDeps } from '../service/deps.js';
 import { lockThings, afterExecutionsChanged } from '../store/notifications.js';
 import { selectOverdueExecutions, timeOutExecutions, tryWorkerLock, WORKER_LOCKS } from '../store/sweeps.js';
-import { createLoop, yieldToEventLoop, type Worker } from './loop.js';
+import { createLoop, drainBatches, type Worker } from './loop.js';
 
 export interface TimeoutWorkerOptions {
   /** Time between sweeps; timers fire within one tick of their deadline. */
@@ -28,11 +28,11 @@ export function createTimeoutWorker(deps: ServiceDeps, options: TimeoutWorkerOpt
     deps.db.transaction(async (tx) => {
       if (!(await tryWorkerLock(tx, WORKER_LOCKS.timeouts))) return null;
       const due = await selectOverdueExecutions(tx, now, batchSize);
-      if (due.length === 0) return { selected: 0, changed: 0 };
+      if (due.length === 0) return { taken: 0, changed: 0 };
       await lockThings(tx, [...new Set(due.map((d) => d.thingName))].sort());
       const changes = await timeOutExecutions(tx, due, now);
       await afterExecutionsChanged(tx, changes, now);
-      return { selected: due.length, changed: changes.length };
+      return { taken: due.length, changed: changes.length };
     });
 
   return createLoop({
@@ -40,16 +40,6 @@ export function createTimeoutWorker(deps: ServiceDeps, options: TimeoutWorkerOpt
     tickMs: options.tickMs ?? 1000,
     log: deps.log,
     clock: deps.clock,
-    async pass(now) {
-      let total = 0;
-      for (;;) {
-        const result = await batch(now);
-        if (result === null) return total;
-        total += result.changed;
-        if (result.changed > 0) deps.outboxWritten();
-        if (result.selected < batchSize) return total;
-        await yieldToEventLoop();
-      }
-    },
+    pass: (now) => drainBatches(() => batch(now), batchSize, deps.outboxWritten),
   });
 }
