@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import awsIot from 'aws-iot-device-sdk';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
-import { createTestCa, type Issued } from '../helpers/certs.js';
+import { createTestCa, type Issued, writeServerTls } from '../helpers/certs.js';
 import { connectDevice, waitForMessage } from '../helpers/mqtt.js';
 import type { FleetJobs } from '../../src/app.js';
 import { createJob } from '../../src/service/create-job.js';
@@ -36,17 +36,13 @@ describe('aws-iot-device-sdk (v1) jobs API over mTLS', () => {
     const server = ca.issue('localhost', { server: true });
     device = ca.issue(thing);
     caPem = ca.cert;
-    await writeFile(join(dir, 'server.crt'), server.cert);
-    await writeFile(join(dir, 'server.key'), server.key);
-    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    const tls = await writeServerTls(dir, ca, server);
     await insertThings(t.db, [thing], new Date());
     app = await startTestServer({
       db: t.db,
       config: {
         mqttsPort: 0,
-        tlsCert: join(dir, 'server.crt'),
-        tlsKey: join(dir, 'server.key'),
-        tlsCa: join(dir, 'ca.crt'),
+        ...tls,
       },
     });
   });

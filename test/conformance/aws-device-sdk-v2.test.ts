@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { io, iot, iotjobs, mqtt } from 'aws-iot-device-sdk-v2';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
-import { createTestCa, type TestCa } from '../helpers/certs.js';
+import { createTestCa, type TestCa, writeServerTls } from '../helpers/certs.js';
 import type { FleetJobs } from '../../src/app.js';
 import { createJob } from '../../src/service/create-job.js';
 import { insertThings } from '../../src/store/things.js';
@@ -28,17 +28,13 @@ describe.each<Transport>(['tcp', 'mtls'])('aws-iot-device-sdk-v2 jobs clients ov
     dir = await mkdtemp(join(tmpdir(), 'fleetjobs-v2-'));
     ca = createTestCa('fleetjobs v2 test CA');
     const server = ca.issue('localhost', { server: true });
-    await writeFile(join(dir, 'server.crt'), server.cert);
-    await writeFile(join(dir, 'server.key'), server.key);
-    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    const tls = await writeServerTls(dir, ca, server);
     await insertThings(t.db, Object.values(things), new Date());
     app = await startTestServer({
       db: t.db,
       config: {
         mqttsPort: 0,
-        tlsCert: join(dir, 'server.crt'),
-        tlsKey: join(dir, 'server.key'),
-        tlsCa: join(dir, 'ca.crt'),
+        ...tls,
       },
     });
   });

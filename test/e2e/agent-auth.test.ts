@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
-import { createTestCa, type TestCa } from '../helpers/certs.js';
+import { createTestCa, type TestCa, writeServerTls } from '../helpers/certs.js';
 import type { FleetJobs } from '../../src/app.js';
 import { createAgent } from '../../agent/index.js';
 import { agentPool, nextEvent } from './helpers.js';
@@ -39,17 +39,13 @@ describe('the device agent with AUTH_MODE=required (PostgreSQL)', () => {
     dir = await mkdtemp(join(tmpdir(), 'fj-agent-tls-'));
     ca = createTestCa('agent test CA');
     const server = ca.issue('localhost', { server: true });
-    await writeFile(join(dir, 'server.crt'), server.cert);
-    await writeFile(join(dir, 'server.key'), server.key);
-    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    const tls = await writeServerTls(dir, ca, server);
     app = await startTestServer({
       db: t.db,
       auth: { onAdminKeyCreated: (k) => (adminToken = k.token) },
       config: {
         mqttsPort: 0,
-        tlsCert: join(dir, 'server.crt'),
-        tlsKey: join(dir, 'server.key'),
-        tlsCa: join(dir, 'ca.crt'),
+        ...tls,
       },
     });
   });

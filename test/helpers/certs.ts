@@ -1,4 +1,6 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import forge from 'node-forge';
 
 export interface Issued {
@@ -69,4 +71,23 @@ export function createTestCa(name: string): TestCa {
       return { cert: forge.pki.certificateToPem(cert), key: k.pem };
     },
   };
+}
+
+/** Writes a server certificate and its CA into dir, as the TLS_CERT / TLS_KEY / TLS_CA settings of a server. */
+export async function writeServerTls(
+  dir: string,
+  ca: Issued,
+  server: Issued,
+): Promise<{ tlsCert: string; tlsKey: string; tlsCa: string }> {
+  const tls = {
+    tlsCert: join(dir, 'server.crt'),
+    tlsKey: join(dir, 'server.key'),
+    tlsCa: join(dir, 'ca.crt'),
+  };
+  await Promise.all([
+    writeFile(tls.tlsCert, server.cert),
+    writeFile(tls.tlsKey, server.key),
+    writeFile(tls.tlsCa, ca.cert),
+  ]);
+  return tls;
 }

@@ -6,7 +6,7 @@ import {
   StartNextPendingJobExecutionCommand,
   UpdateJobExecutionCommand,
 } from '@aws-sdk/client-iot-jobs-data-plane';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +19,7 @@ import { selectJob } from '../../src/store/jobs.js';
 import { insertThings } from '../../src/store/things.js';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
-import { createTestCa, type Issued, type TestCa } from '../helpers/certs.js';
+import { createTestCa, type Issued, type TestCa, writeServerTls } from '../helpers/certs.js';
 
 /** The error an SDK call rejects with: its exception name and HTTP status. */
 async function failure(
@@ -360,18 +360,14 @@ describe('device HTTPS data plane over mTLS on postgres', () => {
     const server = ca.issue('localhost', { server: true });
     device = ca.issue('tls-dev');
     rogue = createTestCa('someone else').issue('tls-dev');
-    await writeFile(join(dir, 'server.crt'), server.cert);
-    await writeFile(join(dir, 'server.key'), server.key);
-    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    const tls = await writeServerTls(dir, ca, server);
     await insertThings(t.db, ['tls-dev', 'tls-other'], new Date());
     app = await startTestServer({
       db: t.db,
       auth: {},
       config: {
         deviceHttpPort: 0,
-        tlsCert: join(dir, 'server.crt'),
-        tlsKey: join(dir, 'server.key'),
-        tlsCa: join(dir, 'ca.crt'),
+        ...tls,
       },
     });
   });

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
-import { createTestCa, type TestCa } from '../helpers/certs.js';
+import { createTestCa, type TestCa, writeServerTls } from '../helpers/certs.js';
 import { connectDevice, deviceRequest } from '../helpers/mqtt.js';
 import type { FleetJobs } from '../../src/app.js';
 import { insertThings } from '../../src/store/things.js';
@@ -21,18 +21,14 @@ describe('embedded broker listeners', () => {
     dir = await mkdtemp(join(tmpdir(), 'fleetjobs-listeners-'));
     ca = createTestCa('fleetjobs listeners CA');
     const server = ca.issue('localhost', { server: true });
-    await writeFile(join(dir, 'server.crt'), server.cert);
-    await writeFile(join(dir, 'server.key'), server.key);
-    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    const tls = await writeServerTls(dir, ca, server);
     await insertThings(t.db, ['ws-thing', 'tls-thing'], new Date());
     app = await startTestServer({
       db: t.db,
       config: {
         mqttWsPort: 0,
         mqttsPort: 0,
-        tlsCert: join(dir, 'server.crt'),
-        tlsKey: join(dir, 'server.key'),
-        tlsCa: join(dir, 'ca.crt'),
+        ...tls,
       },
     });
   });

@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BACKENDS, createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
 import { connectDevice, deviceRequest, recordMessages, waitForMessage } from '../helpers/mqtt.js';
-import { createTestCa, type Issued } from '../helpers/certs.js';
+import { createTestCa, type Issued, writeServerTls } from '../helpers/certs.js';
 import type { FleetJobs } from '../../src/app.js';
 import type { CreatedOperatorKey } from '../../src/service/operator-keys.js';
 import { createJob } from '../../src/service/create-job.js';
@@ -101,18 +101,14 @@ describe.each(BACKENDS)('device identity and topic ACL on %s', (backend) => {
     const server = ca.issue('localhost', { server: true });
     ourDevice = ca.issue('thing-c');
     rogueDevice = other.issue('thing-a');
-    await writeFile(join(dir, 'server.crt'), server.cert);
-    await writeFile(join(dir, 'server.key'), server.key);
-    await writeFile(join(dir, 'ca.crt'), ca.cert);
+    const tls = await writeServerTls(dir, ca, server);
     await insertThings(t.db, ['thing-a', 'thing-b', 'thing-c', 'thing-d', 'thing-e'], new Date());
     app = await startTestServer({
       db: t.db,
       auth: { onAdminKeyCreated: (k) => (admin = k) },
       config: {
         mqttsPort: 0,
-        tlsCert: join(dir, 'server.crt'),
-        tlsKey: join(dir, 'server.key'),
-        tlsCa: join(dir, 'ca.crt'),
+        ...tls,
       },
     });
     for (const name of ['thing-a', 'thing-b', 'thing-d']) {
