@@ -7,7 +7,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { MqttClient } from 'mqtt';
 import { encodeHistogram, newHistogram } from './hist.js';
-import { processMeter, type ProcessUsage } from './metrics.js';
+import { emptyCounters, processMeter, type Counters, type ProcessUsage } from './metrics.js';
 import { serve } from './child.js';
 
 export interface ConnectArgs {
@@ -37,22 +37,6 @@ export interface WorkloadArgs {
   replyTimeoutMs: number;
   /** When everyone starts, in this machine's performance.timeOrigin + now() milliseconds. */
   startAt: number;
-}
-
-export interface Counters {
-  requests: number;
-  replies: number;
-  lost: number;
-  duplicated: number;
-  doubleClaimed: number;
-  rejected: number;
-  /** jobs: executions this worker saw accepted as SUCCEEDED. */
-  completed: number;
-  /** jobs: devices that found nothing pending before the end. */
-  drained: number;
-  notifyNext: number;
-  /** Replies that came after their request was counted lost. */
-  late: number;
 }
 
 export interface WorkloadResult {
@@ -212,18 +196,7 @@ function request(
 
 async function run(args: WorkloadArgs): Promise<WorkloadResult> {
   const hist = newHistogram();
-  const counters: Counters = {
-    requests: 0,
-    replies: 0,
-    lost: 0,
-    duplicated: 0,
-    doubleClaimed: 0,
-    rejected: 0,
-    completed: 0,
-    drained: 0,
-    notifyNext: 0,
-    late: 0,
-  };
+  const counters = emptyCounters();
   const rejectCodes: Record<string, number> = {};
   notifyNext = 0;
   duplicated = 0;

@@ -2,7 +2,8 @@ import { performance } from 'node:perf_hooks';
 import { spawnChild, type Child } from './child.js';
 import { mergeHistograms, summarize, type LatencySummary } from './hist.js';
 import type { ProcessUsage } from './metrics.js';
-import type { ConnectArgs, Counters, WorkloadArgs, WorkloadResult } from './device-worker.js';
+import type { ConnectArgs, WorkloadArgs, WorkloadResult } from './device-worker.js';
+import { emptyCounters, type Counters } from './metrics.js';
 
 export interface FleetOptions extends Omit<ConnectArgs, 'thingNames' | 'localAddress'> {
   thingNames: string[];
@@ -53,24 +54,10 @@ export async function connectFleet(options: FleetOptions): Promise<Fleet> {
         const results = await Promise.all(
           children.map((c) => c.call<WorkloadResult>('run', { ...args, startAt } satisfies WorkloadArgs)),
         );
-        const counters = results.reduce<Counters>(
-          (acc, r) => {
-            for (const k of Object.keys(acc) as (keyof Counters)[]) acc[k] += r.counters[k];
-            return acc;
-          },
-          {
-            requests: 0,
-            replies: 0,
-            lost: 0,
-            duplicated: 0,
-            doubleClaimed: 0,
-            rejected: 0,
-            completed: 0,
-            drained: 0,
-            notifyNext: 0,
-            late: 0,
-          },
-        );
+        const counters = results.reduce<Counters>((acc, r) => {
+          for (const k of Object.keys(acc) as (keyof Counters)[]) acc[k] += r.counters[k];
+          return acc;
+        }, emptyCounters());
         const rejectCodes: Record<string, number> = {};
         for (const r of results)
           for (const [k, v] of Object.entries(r.rejectCodes)) rejectCodes[k] = (rejectCodes[k] ?? 0) + v;

@@ -1,6 +1,38 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import postgres from 'postgres';
 
+/** Correctness and traffic counters of one load generator; merged by summing. */
+export interface Counters {
+  requests: number;
+  replies: number;
+  lost: number;
+  duplicated: number;
+  doubleClaimed: number;
+  rejected: number;
+  /** jobs: executions this worker saw accepted as SUCCEEDED. */
+  completed: number;
+  /** jobs: devices that found nothing pending before the end. */
+  drained: number;
+  notifyNext: number;
+  /** Replies that came after their request was counted lost. */
+  late: number;
+}
+
+export function emptyCounters(): Counters {
+  return {
+    requests: 0,
+    replies: 0,
+    lost: 0,
+    duplicated: 0,
+    doubleClaimed: 0,
+    rejected: 0,
+    completed: 0,
+    drained: 0,
+    notifyNext: 0,
+    late: 0,
+  };
+}
+
 /** What one process used during a measured window. */
 export interface ProcessUsage {
   role: string;
