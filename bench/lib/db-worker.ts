@@ -1,7 +1,11 @@
 /**
- * A child process that drives the store without MQTT (S2): devices' claim + complete as the service does it
- * (startNext, then updateExecution to SUCCEEDED with expectedVersion), or the very same SQL statements
- * replayed on raw postgres.js, recorded from a service run over an identical seed.
+ * A child process that drives claim + complete without MQTT (S2), 32 workers at once, each taking its share
+ * of the things and claiming until a thing has nothing QUEUED left:
+ * - store: the service as devices reach it (startNext, then updateExecution to SUCCEEDED with
+ *   expectedVersion), with the thing lock, outbox rows and job rollup;
+ * - raw: what a naive implementation does per device request (PERFORMANCE fact 5): one claim statement
+ *   (`FOR UPDATE SKIP LOCKED` on the thing's queue head), then one guarded complete, each its own
+ *   transaction, on raw postgres.js.
  */
 import { performance } from 'node:perf_hooks';
 import postgres from 'postgres';
@@ -9,29 +13,16 @@ import { serve } from './child.js';
 import { encodeHistogram, newHistogram } from './hist.js';
 import { processMeter, type ProcessUsage } from './metrics.js';
 import { serviceDeps } from './db.js';
-import { createPostgresDb, type Db, type Queryable } from '../../src/store/db.js';
+import { createPostgresDb } from '../../src/store/db.js';
 import { startNext } from '../../src/service/start-next.js';
 import { updateExecution } from '../../src/service/update-execution.js';
-
-/** One transaction as the store ran it: its statements (index into Recording.texts) with their parameters. */
-export type RecordedTxn = { text: number; params: unknown[] }[];
-
-/** Each worker's transactions in order; statement texts are kept once (a replay has ~100k statements). */
-export interface Recording {
-  texts: string[];
-  workers: RecordedTxn[][];
-}
 
 export interface ClaimCompleteArgs {
   url: string;
   schema: string;
   concurrency: number;
   thingNames: string[];
-  mode: 'store' | 'replay';
-  /** store mode: return every worker's transactions for a later replay. */
-  record?: boolean;
-  /** replay mode: the transactions of each worker, as recorded. */
-  recording?: Recording;
+  mode: 'store' | 'raw';
 }
 
 export interface ClaimCompleteResult {
@@ -42,64 +33,96 @@ export interface ClaimCompleteResult {
   histogram: string;
   doubleClaimed: number;
   duplicated: number;
+  /** raw: completes whose version guard matched no row (a claim that was not really ours). */
+  guardMisses: number;
   usage: ProcessUsage;
-  recording?: Recording;
+}
+
+/** The execution a claim handed out, as both modes see it. */
+interface Claimed {
+  jobId: string;
+  executionNumber: number;
+  versionNumber: number;
+}
+
+interface Mode {
+  claim(thingName: string): Promise<Claimed | undefined>;
+  /** False when the guarded update changed nothing. */
+  complete(thingName: string, exec: Claimed): Promise<boolean>;
+  close(): Promise<void>;
 }
 
 const meter = processMeter('store-driver');
 
-/** Wraps a Db so that every statement is kept, grouped by transaction, for a replay. */
-function recordingDb(db: Db, sink: RecordedTxn[], texts: Map<string, number>): Db {
-  const intern = (text: string) => {
-    let i = texts.get(text);
-    if (i === undefined) texts.set(text, (i = texts.size));
-    return i;
-  };
-  const recorder = (q: Queryable, txn: () => RecordedTxn): Queryable => ({
-    query: (text, params = []) => {
-      txn().push({ text: intern(text), params: [...params] });
-      return q.query(text, params);
-    },
-    exec: (script) => {
-      txn().push({ text: intern(script), params: [] });
-      return q.exec(script);
-    },
-  });
+async function storeMode(args: ClaimCompleteArgs): Promise<Mode> {
+  const db = createPostgresDb({ url: args.url, schema: args.schema, max: args.concurrency });
+  // Warm the pool so that connection set-up is not measured.
+  await Promise.all(Array.from({ length: args.concurrency }, () => db.query('SELECT 1')));
+  const deps = serviceDeps(db);
   return {
-    kind: db.kind,
-    ...recorder(db, () => {
-      const t: RecordedTxn = [];
-      sink.push(t);
-      return t;
-    }),
-    transaction: (fn) =>
-      db.transaction((tx) => {
-        // A retried transaction starts its record afresh: only the attempt that committed is replayed.
-        const t: RecordedTxn = [];
-        sink.push(t);
-        return fn(recorder(tx, () => t)).then(
-          (v) => v,
-          (err: unknown) => {
-            sink.splice(sink.indexOf(t), 1);
-            throw err;
-          },
-        );
-      }),
+    claim: (thingName) => startNext(deps, thingName, {}),
+    complete: async (thingName, exec) => {
+      await updateExecution(deps, {
+        thingName,
+        jobId: exec.jobId,
+        status: 'SUCCEEDED',
+        expectedVersion: exec.versionNumber,
+      });
+      return true;
+    },
     close: () => db.close(),
   };
 }
 
-async function runStore(args: ClaimCompleteArgs): Promise<ClaimCompleteResult> {
-  const base = createPostgresDb({ url: args.url, schema: args.schema, max: args.concurrency });
+// As the store parses it (src/store/db.ts): every int8 here fits a double.
+const int8 = { to: 20, from: [20], serialize: (v: unknown) => String(v), parse: (v: string) => Number(v) };
+
+async function rawMode(args: ClaimCompleteArgs): Promise<Mode> {
+  const sql = postgres(args.url, {
+    max: args.concurrency,
+    types: { int8 } as never,
+    onnotice: () => {},
+    connection: { search_path: args.schema },
+  });
+  await Promise.all(Array.from({ length: args.concurrency }, () => sql`SELECT 1`));
+  return {
+    async claim(thingName) {
+      const [row] = await sql<{ job_id: string; execution_number: number; version_number: number }[]>`
+        UPDATE job_executions
+        SET status = 'IN_PROGRESS', version_number = version_number + 1, started_at = now(),
+          last_updated_at = now()
+        WHERE (job_id, thing_name, execution_number) = (
+          SELECT job_id, thing_name, execution_number FROM job_executions
+          WHERE thing_name = ${thingName} AND status = 'QUEUED'
+          ORDER BY queued_at, seq LIMIT 1
+          FOR UPDATE SKIP LOCKED)
+        RETURNING job_id, execution_number, version_number`;
+      return row
+        ? { jobId: row.job_id, executionNumber: row.execution_number, versionNumber: row.version_number }
+        : undefined;
+    },
+    async complete(thingName, exec) {
+      const r = await sql`
+        UPDATE job_executions
+        SET status = 'SUCCEEDED', version_number = version_number + 1, last_updated_at = now()
+        WHERE job_id = ${exec.jobId} AND thing_name = ${thingName}
+          AND execution_number = ${exec.executionNumber} AND version_number = ${exec.versionNumber}`;
+      return r.count === 1;
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+async function claimComplete(args: ClaimCompleteArgs): Promise<ClaimCompleteResult> {
+  const mode = await (args.mode === 'store' ? storeMode(args) : rawMode(args));
   const hist = newHistogram();
   const claimed = new Set<string>();
   const completed = new Set<string>();
   let doubleClaimed = 0;
   let duplicated = 0;
+  let guardMisses = 0;
   let pairs = 0;
   let transactions = 0;
-  const workers: RecordedTxn[][] = [];
-  const texts = new Map<string, number>();
   const timed = async <T>(fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now();
     const v = await fn();
@@ -107,31 +130,22 @@ async function runStore(args: ClaimCompleteArgs): Promise<ClaimCompleteResult> {
     transactions++;
     return v;
   };
-  // Warm the pool so that connection set-up is not measured.
-  await Promise.all(Array.from({ length: args.concurrency }, () => base.query('SELECT 1')));
   meter.start();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: args.concurrency }, async (_, w) => {
-      const sink: RecordedTxn[] = [];
-      if (args.record) workers[w] = sink;
-      const deps = serviceDeps(args.record ? recordingDb(base, sink, texts) : base);
       for (let i = w; i < args.thingNames.length; i += args.concurrency) {
         const thingName = args.thingNames[i] as string;
         for (;;) {
-          const exec = await timed(() => startNext(deps, thingName, {}));
+          const exec = await timed(() => mode.claim(thingName));
           if (exec === undefined) break;
           const key = `${thingName}/${exec.jobId}/${exec.executionNumber}`;
           if (claimed.has(key)) doubleClaimed++;
           claimed.add(key);
-          await timed(() =>
-            updateExecution(deps, {
-              thingName,
-              jobId: exec.jobId,
-              status: 'SUCCEEDED',
-              expectedVersion: exec.versionNumber,
-            }),
-          );
+          if (!(await timed(() => mode.complete(thingName, exec)))) {
+            guardMisses++;
+            continue;
+          }
           if (completed.has(key)) duplicated++;
           completed.add(key);
           pairs++;
@@ -141,7 +155,7 @@ async function runStore(args: ClaimCompleteArgs): Promise<ClaimCompleteResult> {
   );
   const elapsedMs = performance.now() - t0;
   const usage = meter.stop();
-  await base.close();
+  await mode.close();
   return {
     pairs,
     transactions,
@@ -149,65 +163,9 @@ async function runStore(args: ClaimCompleteArgs): Promise<ClaimCompleteResult> {
     histogram: encodeHistogram(hist),
     doubleClaimed,
     duplicated,
-    usage,
-    ...(args.record ? { recording: { texts: [...texts.keys()], workers } } : {}),
-  };
-}
-
-// The store's own PostgreSQL settings (src/store/db.ts): int8 parsed as number, the schema on the search_path.
-const int8 = { to: 20, from: [20], serialize: (v: unknown) => String(v), parse: (v: string) => Number(v) };
-
-async function runReplay(args: ClaimCompleteArgs): Promise<ClaimCompleteResult> {
-  const recording = args.recording ?? { texts: [], workers: [] };
-  const sql = postgres(args.url, {
-    max: args.concurrency,
-    types: { int8 } as never,
-    onnotice: () => {},
-    connection: { search_path: args.schema },
-  });
-  const hist = newHistogram();
-  let transactions = 0;
-  await Promise.all(Array.from({ length: args.concurrency }, () => sql`SELECT 1`));
-  meter.start();
-  const t0 = performance.now();
-  const run = (q: postgres.Sql | postgres.TransactionSql, s: RecordedTxn[number]) =>
-    q.unsafe(recording.texts[s.text] as string, s.params as postgres.ParameterOrJSON<never>[]);
-  await Promise.all(
-    recording.workers.map(async (txns) => {
-      for (const txn of txns) {
-        const t = performance.now();
-        for (let attempt = 1; ; attempt++) {
-          try {
-            if (txn.length === 1) await run(sql, txn[0] as RecordedTxn[number]);
-            else
-              await sql.begin(async (tx) => {
-                for (const s of txn) await run(tx, s);
-              });
-            break;
-          } catch (err) {
-            const code = (err as { code?: string }).code;
-            if (attempt >= 5 || (code !== '40001' && code !== '40P01')) throw err;
-          }
-        }
-        hist.recordValue(Math.max(1, Math.round((performance.now() - t) * 1000)));
-        transactions++;
-      }
-    }),
-  );
-  const elapsedMs = performance.now() - t0;
-  const usage = meter.stop();
-  await sql.end({ timeout: 5 });
-  return {
-    pairs: 0,
-    transactions,
-    elapsedMs,
-    histogram: encodeHistogram(hist),
-    doubleClaimed: 0,
-    duplicated: 0,
+    guardMisses,
     usage,
   };
 }
 
-serve({
-  claimComplete: (args: ClaimCompleteArgs) => (args.mode === 'store' ? runStore(args) : runReplay(args)),
-});
+serve({ claimComplete: (args: ClaimCompleteArgs) => claimComplete(args) });
