@@ -79,7 +79,7 @@ export function createPostgresDb(options: PostgresOptions): Db {
   });
   const wrap = (runner: postgres.Sql | postgres.TransactionSql): Queryable => ({
     async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
-      const rows = await runner.unsafe(text, params as postgres.ParameterOrJSON<never>[]);
+      const rows = await runner.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
       return rows.map((r) => camelRow(r as Record<string, unknown>)) as R[];
     },
     async exec(script: string): Promise<void> {
