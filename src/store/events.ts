@@ -148,9 +148,13 @@ export async function saveDeploymentSettings(db: Queryable, arn: ArnContext): Pr
  */
 export async function sequenceEvents(tx: Queryable, limit: number): Promise<number> {
   const rows = await tx.query<{ n: number }>(
-    `WITH s AS (
-       UPDATE events SET seq = nextval('events_seq')
-       WHERE id IN (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1)
+    // nextval in the SET list of an UPDATE follows the order rows are reached, not id order: the numbers are
+    // drawn in a SELECT over the id-ordered batch first.
+    `WITH numbered AS (
+       SELECT id, nextval('events_seq') AS seq
+       FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) batch
+     ), s AS (
+       UPDATE events e SET seq = numbered.seq FROM numbered WHERE e.id = numbered.id
        RETURNING 1)
      SELECT count(*) AS n FROM s`,
     [limit],
