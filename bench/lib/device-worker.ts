@@ -37,6 +37,26 @@ export interface WorkloadArgs {
   replyTimeoutMs: number;
   /** When everyone starts, in this machine's performance.timeOrigin + now() milliseconds. */
   startAt: number;
+  /**
+   * Open loop (echo and jobs): each device starts a pair (echo: two `get`s; jobs: start-next -> update) every
+   * pairIntervalMs, from a random phase, instead of as soon as its previous one ended. Latency is per pair,
+   * from its scheduled start, so a pair that had to wait for the previous one counts the wait.
+   */
+  pairIntervalMs?: number;
+}
+
+/** How an open-loop run kept its schedule. */
+export interface ScheduleResult {
+  /** Pairs whose scheduled start fell before the end of the run. */
+  scheduled: number;
+  /** Pairs that ended with their last reply. */
+  done: number;
+  /** Scheduled pairs given up unstarted because the run overran its end by more than its duration. */
+  skipped: number;
+  /** Actual minus scheduled start of every started pair. */
+  startLagHistogram: string;
+  /** Per request: start-next (or the first `get`) from its scheduled start, the second from when it was sent. */
+  requestHistogram: string;
 }
 
 export interface WorkloadResult {
@@ -46,6 +66,7 @@ export interface WorkloadResult {
   elapsedMs: number;
   usage: ProcessUsage;
   rejectCodes: Record<string, number>;
+  schedule?: ScheduleResult;
 }
 
 export interface NotifyNextStats {
@@ -196,6 +217,9 @@ function request(
 
 async function run(args: WorkloadArgs): Promise<WorkloadResult> {
   const hist = newHistogram();
+  const paced = args.pairIntervalMs !== undefined;
+  // Open loop: hist holds pairs, requests go here; closed loop: hist holds requests.
+  const requestHist = paced ? newHistogram() : hist;
   const counters = emptyCounters();
   const rejectCodes: Record<string, number> = {};
   notifyNext = 0;
@@ -208,15 +232,22 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
   const deadline = args.startAt + args.durationMs;
   let lastReply = args.startAt;
 
-  const timed = async (d: Device, topic: string, body: Record<string, unknown>): Promise<Reply> => {
+  const record = (h: typeof hist, since: number) =>
+    h.recordValue(Math.max(1, Math.round((performance.now() - since) * 1000)));
+  /** One request and its reply; `since` (performance.now() ms) is when its latency starts, by default now. */
+  const timed = async (
+    d: Device,
+    topic: string,
+    body: Record<string, unknown>,
+    since = performance.now(),
+  ): Promise<Reply> => {
     counters.requests++;
-    const t0 = performance.now();
     const reply = await request(d, topic, body, args.replyTimeoutMs, ++seq);
     if (reply === null) {
       counters.lost++;
       return null;
     }
-    hist.recordValue(Math.max(1, Math.round((performance.now() - t0) * 1000)));
+    record(requestHist, since);
     counters.replies++;
     lastReply = epochMs();
     if (reply.topic.endsWith('/rejected')) {
@@ -227,32 +258,60 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
     return reply;
   };
 
-  const echoLoop = async (d: Device) => {
-    while (epochMs() < deadline) {
-      if ((await timed(d, `${d.root}/get`, {})) === null) return;
-    }
-  };
+  /** One unit of a workload; false when the device must stop (no reply, nothing left to claim). */
+  type Step = (d: Device, since: number) => Promise<boolean>;
+
+  const echoOnce: Step = async (d, since) => (await timed(d, `${d.root}/get`, {}, since)) !== null;
+  const echoPair: Step = async (d, since) => (await echoOnce(d, since)) && echoOnce(d, performance.now());
 
   const claimed = new Set<string>();
-  const jobsLoop = async (d: Device) => {
-    while (epochMs() < deadline) {
-      const sn = await timed(d, `${d.root}/start-next`, {});
-      if (sn === null || sn.topic.endsWith('/rejected')) return;
-      const exec = sn.body.execution as
-        { jobId: string; executionNumber: number; versionNumber: number } | undefined;
-      if (!exec) {
-        counters.drained++;
+  const jobsPair: Step = async (d, since) => {
+    const sn = await timed(d, `${d.root}/start-next`, {}, since);
+    if (sn === null || sn.topic.endsWith('/rejected')) return false;
+    const exec = sn.body.execution as
+      { jobId: string; executionNumber: number; versionNumber: number } | undefined;
+    if (!exec) {
+      counters.drained++;
+      return false;
+    }
+    const key = `${d.thing}/${exec.jobId}/${exec.executionNumber}`;
+    if (claimed.has(key)) counters.doubleClaimed++;
+    claimed.add(key);
+    const up = await timed(d, `${d.root}/${exec.jobId}/update`, {
+      status: 'SUCCEEDED',
+      expectedVersion: exec.versionNumber,
+    });
+    if (up === null) return false;
+    if (up.topic.endsWith('/accepted')) counters.completed++;
+    return true;
+  };
+
+  const closedLoop = (step: Step) => async (d: Device) => {
+    while (epochMs() < deadline) if (!(await step(d, performance.now()))) return;
+  };
+
+  const schedule = { scheduled: 0, done: 0, skipped: 0 };
+  const startLag = newHistogram();
+  // Past this, a device that fell behind gives up its remaining slots instead of prolonging the run.
+  const giveUpAt = deadline + Math.max(2_000, args.durationMs);
+  /** Fixed interval per device from a random phase, so the fleet's starts spread evenly over time. */
+  const openLoop = (step: Step, interval: number) => async (d: Device) => {
+    for (let at = args.startAt + Math.random() * interval; at < deadline; at += interval) {
+      const now = epochMs();
+      if (now > giveUpAt) {
+        // This slot and every later one before the end.
+        const left = Math.ceil((deadline - at) / interval);
+        schedule.scheduled += left;
+        schedule.skipped += left;
         return;
       }
-      const key = `${d.thing}/${exec.jobId}/${exec.executionNumber}`;
-      if (claimed.has(key)) counters.doubleClaimed++;
-      claimed.add(key);
-      const up = await timed(d, `${d.root}/${exec.jobId}/update`, {
-        status: 'SUCCEEDED',
-        expectedVersion: exec.versionNumber,
-      });
-      if (up === null) return;
-      if (up.topic.endsWith('/accepted')) counters.completed++;
+      schedule.scheduled++;
+      if (at > now) await new Promise((r) => setTimeout(r, at - now));
+      const since = at - performance.timeOrigin;
+      record(startLag, since);
+      if (!(await step(d, since))) return;
+      record(hist, since);
+      schedule.done++;
     }
   };
 
@@ -275,8 +334,16 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
     }
   };
 
-  const loops = { echo: echoLoop, jobs: jobsLoop, probe: probeLoop, firehose: firehoseLoop };
-  await Promise.all(devices.map(loops[args.workload]));
+  const pairs = { echo: echoPair, jobs: jobsPair };
+  const loop =
+    args.workload === 'probe'
+      ? probeLoop
+      : args.workload === 'firehose'
+        ? firehoseLoop
+        : args.pairIntervalMs !== undefined
+          ? openLoop(pairs[args.workload], args.pairIntervalMs)
+          : closedLoop(args.workload === 'echo' ? echoOnce : jobsPair);
+  await Promise.all(devices.map(loop));
   // Replies that arrive after the last request was answered (duplicates) need a moment to show up.
   await new Promise((r) => setTimeout(r, 200));
   counters.duplicated = duplicated;
@@ -288,6 +355,15 @@ async function run(args: WorkloadArgs): Promise<WorkloadResult> {
     elapsedMs: Math.max(1, lastReply - args.startAt),
     usage: meter.stop(),
     rejectCodes,
+    ...(paced
+      ? {
+          schedule: {
+            ...schedule,
+            startLagHistogram: encodeHistogram(startLag),
+            requestHistogram: encodeHistogram(requestHist),
+          },
+        }
+      : {}),
   };
 }
 

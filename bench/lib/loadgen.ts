@@ -17,16 +17,55 @@ export interface FleetRun {
   elapsedMs: number;
   usage: ProcessUsage[];
   rejectCodes: Record<string, number>;
+  /** Open loop only. */
+  schedule?: Schedule;
+}
+
+/** An open-loop run against its stated rate. */
+export interface Schedule {
+  ratePerSec: number;
+  scheduled: number;
+  /** Pairs ended per second, from the common start to the last reply. */
+  achievedPerSec: number;
+  skipped: number;
+  startLagP99Ms: number;
+  startLagMaxMs: number;
+  /** Per request rather than per pair (start-next from its scheduled start). */
+  requests: LatencySummary;
+  /** Every scheduled pair started and ended, at ≥ 95 % of the stated rate. */
+  kept: boolean;
+}
+
+export interface RunArgs extends Omit<WorkloadArgs, 'startAt' | 'pairIntervalMs'> {
+  /** Open loop (echo, jobs): pairs started per second by the whole fleet, spread evenly over its devices. */
+  ratePerSec?: number;
 }
 
 export interface Fleet {
   readonly size: number;
-  run(args: Omit<WorkloadArgs, 'startAt'>): Promise<FleetRun>;
+  run(args: RunArgs): Promise<FleetRun>;
   children: readonly Child[];
   close(): Promise<void>;
 }
 
 const epochMs = () => performance.timeOrigin + performance.now();
+
+function scheduleOf(results: readonly WorkloadResult[], ratePerSec: number, elapsedMs: number): Schedule {
+  const parts = results.map((r) => r.schedule).filter((s) => s !== undefined);
+  const sum = (k: 'scheduled' | 'done' | 'skipped') => parts.reduce((a, s) => a + s[k], 0);
+  const lag = summarize(mergeHistograms(parts.map((s) => s.startLagHistogram)));
+  const achievedPerSec = sum('done') / (elapsedMs / 1000);
+  return {
+    ratePerSec,
+    scheduled: sum('scheduled'),
+    achievedPerSec,
+    skipped: sum('skipped'),
+    startLagP99Ms: lag.p99Ms,
+    startLagMaxMs: lag.maxMs,
+    requests: summarize(mergeHistograms(parts.map((s) => s.requestHistogram))),
+    kept: sum('done') === sum('scheduled') && achievedPerSec >= 0.95 * ratePerSec,
+  };
+}
 
 /** Connects a fleet of MQTT devices spread over several load-generator processes. */
 export async function connectFleet(options: FleetOptions): Promise<Fleet> {
@@ -48,12 +87,15 @@ export async function connectFleet(options: FleetOptions): Promise<Fleet> {
     return {
       size,
       children,
-      async run(args) {
+      async run({ ratePerSec, ...args }) {
         // Everyone starts at the same instant, a little ahead so that every child has the message.
         const startAt = epochMs() + 300;
-        const results = await Promise.all(
-          children.map((c) => c.call<WorkloadResult>('run', { ...args, startAt } satisfies WorkloadArgs)),
-        );
+        const workload: WorkloadArgs = {
+          ...args,
+          startAt,
+          ...(ratePerSec === undefined ? {} : { pairIntervalMs: (size / ratePerSec) * 1000 }),
+        };
+        const results = await Promise.all(children.map((c) => c.call<WorkloadResult>('run', workload)));
         const counters = results.reduce<Counters>((acc, r) => {
           for (const k of Object.keys(acc) as (keyof Counters)[]) acc[k] += r.counters[k];
           return acc;
@@ -61,12 +103,14 @@ export async function connectFleet(options: FleetOptions): Promise<Fleet> {
         const rejectCodes: Record<string, number> = {};
         for (const r of results)
           for (const [k, v] of Object.entries(r.rejectCodes)) rejectCodes[k] = (rejectCodes[k] ?? 0) + v;
+        const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
         return {
           latency: summarize(mergeHistograms(results.map((r) => r.histogram))),
           counters,
-          elapsedMs: Math.max(...results.map((r) => r.elapsedMs)),
+          elapsedMs,
           usage: results.map((r) => r.usage),
           rejectCodes,
+          ...(ratePerSec === undefined ? {} : { schedule: scheduleOf(results, ratePerSec, elapsedMs) }),
         };
       },
       async close() {
