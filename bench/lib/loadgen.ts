@@ -25,14 +25,19 @@ export interface FleetRun {
 export interface Schedule {
   ratePerSec: number;
   scheduled: number;
-  /** Pairs ended per second, from the common start to the last reply. */
+  /** Pairs scheduled within the run and ended, per second of the run. */
   achievedPerSec: number;
   skipped: number;
+  /** How long after the end of the run the last reply came: the backlog a slow server left. */
+  overrunMs: number;
   startLagP99Ms: number;
   startLagMaxMs: number;
   /** Per request rather than per pair (start-next from its scheduled start). */
   requests: LatencySummary;
-  /** Every scheduled pair started and ended, at ≥ 95 % of the stated rate. */
+  /**
+   * The stated load was offered: every scheduled pair started and ended, at ≥ 95 % of the stated rate. A
+   * server that falls behind delays starts, which the latency from the scheduled start already counts.
+   */
   kept: boolean;
 }
 
@@ -50,16 +55,22 @@ export interface Fleet {
 
 const epochMs = () => performance.timeOrigin + performance.now();
 
-function scheduleOf(results: readonly WorkloadResult[], ratePerSec: number, elapsedMs: number): Schedule {
+function scheduleOf(
+  results: readonly WorkloadResult[],
+  ratePerSec: number,
+  durationMs: number,
+  elapsedMs: number,
+): Schedule {
   const parts = results.map((r) => r.schedule).filter((s) => s !== undefined);
   const sum = (k: 'scheduled' | 'done' | 'skipped') => parts.reduce((a, s) => a + s[k], 0);
   const lag = summarize(mergeHistograms(parts.map((s) => s.startLagHistogram)));
-  const achievedPerSec = sum('done') / (elapsedMs / 1000);
+  const achievedPerSec = sum('done') / (durationMs / 1000);
   return {
     ratePerSec,
     scheduled: sum('scheduled'),
     achievedPerSec,
     skipped: sum('skipped'),
+    overrunMs: Math.max(0, elapsedMs - durationMs),
     startLagP99Ms: lag.p99Ms,
     startLagMaxMs: lag.maxMs,
     requests: summarize(mergeHistograms(parts.map((s) => s.requestHistogram))),
@@ -110,7 +121,9 @@ export async function connectFleet(options: FleetOptions): Promise<Fleet> {
           elapsedMs,
           usage: results.map((r) => r.usage),
           rejectCodes,
-          ...(ratePerSec === undefined ? {} : { schedule: scheduleOf(results, ratePerSec, elapsedMs) }),
+          ...(ratePerSec === undefined
+            ? {}
+            : { schedule: scheduleOf(results, ratePerSec, args.durationMs, elapsedMs) }),
         };
       },
       async close() {
