@@ -59,6 +59,10 @@ const HANDLERS: Record<Operation, { handler: DeviceHandler<never>; validate: Val
   UpdateJobExecution: { handler: handleUpdate, validate: validators.UpdateJobExecution },
 };
 
+// Shared verdicts: inspect runs on every publish and allocates nothing for these.
+const FORWARD: PublishVerdict = Object.freeze({ action: 'forward' });
+const ANSWER: PublishVerdict = Object.freeze({ action: 'answer' });
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 class RequestError extends Error {
@@ -136,10 +140,13 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
     payload: Buffer.from(JSON.stringify(body)),
   });
 
+  const count = (operation: Operation, outcome: DeviceRequestOutcome) =>
+    deps.metrics?.deviceRequest('mqtt', operation, outcome);
+
   return {
     inspect(topic, identity) {
       const parsed = topics.parse(topic);
-      if (parsed === undefined) return { action: 'forward' };
+      if (parsed === undefined) return FORWARD;
       // [SPEC 3] the thing name comes from authentication when there is one, never from the topic alone.
       if (identity !== undefined && parsed.thingName !== identity) {
         return {
@@ -150,7 +157,7 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
       if (parsed.kind === 'reply' || parsed.kind === 'event') {
         return { action: 'refuse', reason: `${topic} is published by the service only` };
       }
-      return { action: 'answer' };
+      return ANSWER;
     },
 
     isReplyTopic(topic) {
@@ -166,14 +173,13 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
           rejectedPayload('InvalidTopic', `${ERRORS.InvalidTopic.message}${reason}`, undefined, deps.clock()),
         );
       }
+      const { operation } = parsed;
       let clientToken: string | undefined;
-      const count = (outcome: DeviceRequestOutcome) =>
-        deps.metrics?.deviceRequest('mqtt', parsed.operation, outcome);
       try {
         const body = parsePayload(payload);
         if (typeof body.clientToken === 'string') clientToken = body.clientToken;
         if (!allow(parsed.thingName)) throw new RequestError('RequestThrottled', ERRORS.Throttled.message);
-        const { handler, validate } = HANDLERS[parsed.operation];
+        const { handler, validate } = HANDLERS[operation];
         if (!validate(body))
           throw new RequestError('InvalidRequest', describeValidationError(validate.errors));
         const result = await handler(deps, {
@@ -184,17 +190,17 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
         const accepted: Record<string, unknown> = {};
         if (clientToken !== undefined) accepted.clientToken = clientToken;
         accepted.timestamp = epochSeconds(deps.clock());
-        count('accepted');
+        count(operation, 'accepted');
         return encode(topics.accepted(topic), Object.assign(accepted, result));
       } catch (err) {
         const now = deps.clock();
         if (err instanceof RequestError) {
-          count(err.code);
+          count(operation, err.code);
           return encode(topics.rejected(topic), rejectedPayload(err.code, err.message, clientToken, now));
         }
         if (isFleetJobsError(err)) {
           if (err.entry.statusCode >= 500) log.error({ err, topic }, 'device request failed');
-          count(err.entry.mqttCode);
+          count(operation, err.entry.mqttCode);
           const state = err.executionState === undefined ? undefined : toExecutionState(err.executionState);
           return encode(
             topics.rejected(topic),
@@ -202,7 +208,7 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
           );
         }
         log.error({ err, topic }, 'device request failed');
-        count('InternalError');
+        count(operation, 'InternalError');
         return encode(
           topics.rejected(topic),
           rejectedPayload('InternalError', ERRORS.Internal.message, clientToken, now),

@@ -7,13 +7,20 @@ const PLACEHOLDER = '{thingName}';
 export type Operation =
   'GetPendingJobExecutions' | 'StartNextPendingJobExecution' | 'DescribeJobExecution' | 'UpdateJobExecution';
 
+/** Read-only: `parse` hands the same object to every caller that asks about the same topic in a row. */
 export type ParsedTopic =
   /** A request the service answers. */
-  | { kind: 'request'; operation: Operation; thingName: string; jobId?: string; requestTopic: string }
+  | {
+      readonly kind: 'request';
+      readonly operation: Operation;
+      readonly thingName: string;
+      readonly jobId?: string;
+      readonly requestTopic: string;
+    }
   /** A reply or event topic: the service publishes there, devices may only subscribe. */
-  | { kind: 'reply' | 'event'; thingName: string }
+  | { readonly kind: 'reply' | 'event'; readonly thingName: string }
   /** Under the root of a thing, but no operation: answered with InvalidTopic on `{topic}/rejected`. */
-  | { kind: 'invalid'; thingName: string; reason: string };
+  | { readonly kind: 'invalid'; readonly thingName: string; readonly reason: string };
 
 export interface TopicScheme {
   readonly template: string;
@@ -66,7 +73,7 @@ export function createTopicScheme(template: string = DEFAULT_TOPIC_ROOT): TopicS
     }
   };
 
-  const parse = (topic: string): ParsedTopic | undefined => {
+  const parseTopic = (topic: string): ParsedTopic | undefined => {
     if (!topic.startsWith(prefix)) return undefined;
     const rest = topic.slice(prefix.length);
     const slash = rest.indexOf('/');
@@ -98,6 +105,17 @@ export function createTopicScheme(template: string = DEFAULT_TOPIC_ROOT): TopicS
       return { kind: 'invalid', thingName, reason: `${jobId} is not a valid jobId` };
     }
     return { kind: 'invalid', thingName, reason: `no jobs operation is published to ${topic}` };
+  };
+  // The broker asks about each request topic several times in a row (topic ACL, router inspect, router handle):
+  // the last answer is kept so that a publish is parsed once.
+  let lastTopic: string | undefined;
+  let lastParsed: ParsedTopic | undefined;
+  const parse = (topic: string): ParsedTopic | undefined => {
+    if (topic !== lastTopic) {
+      lastParsed = parseTopic(topic);
+      lastTopic = topic;
+    }
+    return lastParsed;
   };
 
   return {
