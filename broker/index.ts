@@ -146,9 +146,40 @@ function hostPort(scheme: string, a: AddressInfo, path = ''): string {
   return `${scheme}://${host}:${a.port}${path}`;
 }
 
+/**
+ * A request's connection corked from its arrival until its reply is written: a reply ready within the same
+ * event-loop turn (a quick answer) leaves together with the PUBACK in one write, one syscall and one segment,
+ * instead of two. A reply that is not ready by the next turn does not hold the PUBACK back any longer.
+ * A class rather than closures: this runs on every request.
+ */
+class HeldWrites {
+  private corked = true;
+  private alone: NodeJS.Immediate;
+
+  constructor(private readonly conn: Duplex) {
+    conn.cork();
+    this.alone = setImmediate(HeldWrites.release, this);
+  }
+
+  static release(held: HeldWrites): void {
+    if (!held.corked) return;
+    held.corked = false;
+    held.conn.uncork();
+  }
+
+  /** Aedes writes a reply in an immediate queued by `client.publish`; this one is queued after it. */
+  releaseAfterReply(): void {
+    if (!this.corked) return;
+    clearImmediate(this.alone);
+    this.alone = setImmediate(HeldWrites.release, this);
+  }
+}
+
 export function createBroker(options: BrokerOptions): EmbeddedBroker {
   const { hooks, log } = options;
-  const identities = new WeakMap<Client, string>();
+  // What the hooks see of a client, built once when it connects: the hooks run on every publish, and neither
+  // the identity nor the peer certificate changes during a connection.
+  const views = new WeakMap<Client, BrokerClient>();
   // Reply payloads in flight to their requester: the only packets on private topics authorizeForward lets by.
   const directReplies = new WeakSet<Buffer>();
 
@@ -158,11 +189,14 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
     const cn = conn.getPeerCertificate().subject?.CN;
     return typeof cn === 'string' ? cn : undefined;
   };
-  const view = (client: Client): BrokerClient => ({
-    id: client.id,
-    identity: identities.get(client),
-    certificateCn: certificateCn(client),
-  });
+  const view = (client: Client): BrokerClient => {
+    let v = views.get(client);
+    if (v === undefined) {
+      v = { id: client.id, identity: undefined, certificateCn: certificateCn(client) };
+      views.set(client, v);
+    }
+    return v;
+  };
 
   const authenticate =
     hooks.authenticate ?? (async (client: BrokerClient) => ({ ok: true, identity: client.certificateCn }));
@@ -170,14 +204,15 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
   const aedes = new Aedes({
     drainTimeout: options.drainTimeoutMs ?? 10_000,
     authenticate(client, username, password, done) {
-      authenticate(view(client), username, password).then(
+      const connecting = view(client);
+      authenticate(connecting, username, password).then(
         (result) => {
           if (!result.ok) {
             const err = new Error('not authorized') as AuthenticateError;
             err.returnCode = 5 as AuthenticateError['returnCode'];
             return done(err, false);
           }
-          if (result.identity !== undefined) identities.set(client, result.identity);
+          if (result.identity !== undefined) views.set(client, { ...connecting, identity: result.identity });
           done(null, true);
         },
         (err: unknown) => {
@@ -206,9 +241,10 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
       if (decision === 'answer') {
         // Acknowledge first (done below, which PUBACKs), answer when the service is done.
         const qos = packet.qos >= 1 ? 1 : 0;
+        const held = new HeldWrites(client.conn);
         hooks.answer(who, packet.topic, packet.payload as Buffer).then(
           (reply) => {
-            if (reply === undefined || client.closed) return;
+            if (reply === undefined || client.closed) return HeldWrites.release(held);
             directReplies.add(reply.payload);
             client.publish(
               { cmd: 'publish', topic: reply.topic, payload: reply.payload, qos, retain: false, dup: false },
@@ -216,17 +252,20 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
                 if (err) log.debug({ err, clientId: client.id }, 'reply not delivered');
               },
             );
+            held.releaseAfterReply();
           },
-          (err: unknown) => log.error({ err, topic: packet.topic }, 'answer hook failed'),
+          (err: unknown) => {
+            HeldWrites.release(held);
+            log.error({ err, topic: packet.topic }, 'answer hook failed');
+          },
         );
       }
       done(null);
     },
     authorizeForward(client, packet) {
-      if (hooks.isPrivateTopic(packet.topic)) {
-        return directReplies.has(packet.payload as Buffer) ? packet : null;
-      }
-      return packet;
+      // A reply on its way to its requester is recognised by its payload alone, before any topic is parsed.
+      if (directReplies.has(packet.payload as Buffer)) return packet;
+      return hooks.isPrivateTopic(packet.topic) ? null : packet;
     },
   });
   aedes.on('clientError', (client, err) =>
@@ -285,7 +324,7 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
     disconnectIdentity(identity) {
       // Aedes keeps connected clients by id; the map is not in its type declarations.
       const clients = Object.values((aedes as unknown as { clients: Record<string, Client> }).clients);
-      const matching = clients.filter((c) => identities.get(c) === identity);
+      const matching = clients.filter((c) => views.get(c)?.identity === identity);
       for (const c of matching) c.close();
       return matching.length;
     },

@@ -7,9 +7,12 @@ import type { Duplex } from 'node:stream';
  * to tell the client why; the connection ends, as AWS IoT ends it for an oversized message.
  */
 export function limitPacketSize(conn: Duplex, maxBytes: number, onTooLarge: (size: number) => void): void {
-  // Scanner state: bytes of the current packet still to skip, or the fixed header being read.
+  // Scanner state: bytes of the current packet still to skip, or the fixed header being read (how many of its
+  // bytes were seen, and the remaining length they announce so far). Numbers only: this runs on every read.
   let skip = 0;
-  let header: number[] = [];
+  let headerBytes = 0;
+  let remaining = 0;
+  let multiplier = 1;
   const scan = (buf: Buffer): boolean => {
     let i = 0;
     while (i < buf.length) {
@@ -19,21 +22,24 @@ export function limitPacketSize(conn: Duplex, maxBytes: number, onTooLarge: (siz
         i += n;
         continue;
       }
-      header.push(buf[i++] as number);
-      if (header.length === 1) continue;
-      const b = header[header.length - 1] as number;
-      if ((b & 0x80) !== 0 && header.length < 5) continue;
-      if ((b & 0x80) !== 0) return false; // [MQTT-2.2.3] a remaining length is at most 4 bytes
-      let remaining = 0;
-      for (let k = header.length - 1; k >= 1; k--)
-        remaining = remaining * 128 + ((header[k] as number) & 0x7f);
-      const size = header.length + remaining;
-      header = [];
+      const b = buf[i++] as number;
+      headerBytes++;
+      if (headerBytes === 1) continue; // the packet type and flags
+      remaining += (b & 0x7f) * multiplier;
+      multiplier *= 128;
+      if ((b & 0x80) !== 0) {
+        if (headerBytes < 5) continue;
+        return false; // [MQTT-2.2.3] a remaining length is at most 4 bytes
+      }
+      const size = headerBytes + remaining;
       if (size > maxBytes) {
         onTooLarge(size);
         return false;
       }
       skip = remaining;
+      headerBytes = 0;
+      remaining = 0;
+      multiplier = 1;
     }
     return true;
   };
