@@ -76,6 +76,8 @@ describe.each(BACKENDS)('device write batching on %s', (backend) => {
     app = await startTestServer({ db: store.db, clock: () => now, workers: { autoStart: false } });
     // Auth is off: one client may speak for every thing, so requests of many things arrive back to back.
     device = await connectDevice(app.addresses.mqtt, { clientId: 'batch-device' });
+    // Every request in flight listens for its own reply.
+    device.setMaxListeners(0);
   });
   afterAll(async () => {
     await device?.endAsync();
