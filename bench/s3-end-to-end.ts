@@ -298,7 +298,10 @@ export async function runS3(ctx: RunContext, earlier: readonly ResultRow[]): Pro
     rows.push(closedRow(earlier, n, runs));
     if (n !== hotN) continue;
     // Paired per repetition with the plain runs of the same size, which become this row's baseline.
-    const hotRuns = [...runs.map((r) => ({ ...r, variant: 'baseline' as const })), ...hot];
+    const hotRuns = [
+      ...runs.map((r) => ({ ...r, variant: 'baseline' as const, repeated: true as const })),
+      ...hot,
+    ];
     const hotRatio = ratioOf(hotRuns);
     rows.push({
       id: 'S3',

@@ -24,7 +24,7 @@ import { holdIdleSessions, jobsFor, measureJobs } from './s3-end-to-end.js';
 
 const ACTIVE = 100;
 
-/** Both figures of one run: its value is the server's peak RSS, its p99 in the paced twin. */
+/** Both rows' views of one run: the server's peak RSS, and the p99 per pair (same counters, totalled once). */
 interface Run {
   memory: Measurement;
   paced: Measurement;
@@ -62,7 +62,7 @@ async function baseline(ctx: RunContext, sessions: number, ratePerSec: number): 
           counters: { lost: r.counters.lost, duplicated: r.counters.duplicated, doubleClaimed: 0 },
           extra: { idleSessions: idle.size },
         };
-        return { memory, paced: asPaced(memory, r.schedule) };
+        return { memory, paced: { ...asPaced(memory, r.schedule), repeated: true } };
       } finally {
         await fleet.close();
       }
@@ -86,7 +86,7 @@ export async function runS5(ctx: RunContext): Promise<ResultRow[]> {
       ratePerSec: rate,
     });
     const memory = { ...m, value: run.server.rssMb, extra: { ...m.extra, activePairsPerSec: m.value } };
-    return { memory, paced: asPaced(m, run.fleet.schedule) };
+    return { memory, paced: { ...asPaced(m, run.fleet.schedule), repeated: true } };
   };
   const runs: Run[] = [];
   for (let rep = 0; rep < ctx.reps; rep++) {

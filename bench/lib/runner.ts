@@ -20,6 +20,8 @@ export interface Measurement {
   counters: CorrectnessCounters;
   /** Other figures worth reporting (rejected replies, notifications seen, recovery time...). */
   extra: Record<string, number | string>;
+  /** A run already reported in another row, shown again here: its counters are totalled there only. */
+  repeated?: true;
 }
 
 export interface Ratio {
@@ -113,6 +115,7 @@ export function correctnessTotal(rows: readonly ResultRow[]): CorrectnessCounter
   const total = { lost: 0, duplicated: 0, doubleClaimed: 0 };
   for (const row of rows)
     for (const r of row.runs) {
+      if (r.repeated) continue;
       total.lost += r.counters.lost;
       total.duplicated += r.counters.duplicated;
       total.doubleClaimed += r.counters.doubleClaimed;
