@@ -6,7 +6,8 @@ import { EVENTS_ROOT } from '../protocol/topics.js';
  * [SPEC 6] Job and execution events. Each is written twice in the transaction of the change: to the events
  * table (GET /events, kept for the retention period) and to the outbox as an `event` row with its full topic
  * and payload, which the dispatcher publishes as it is. Payload keys follow AWS (reference §4.4); times are
- * integer epoch seconds like the rest of the device plane.
+ * integer epoch seconds like the rest of the device plane. The execution events of a change to more than
+ * FANOUT_THRESHOLD things are written bare instead, and completed after commit (insertBareExecutionEvents).
  */
 
 /** The `$aws/events/jobExecution/{jobId}/{operation}` operations. */
@@ -39,6 +40,26 @@ export const PROCESS_DETAILS_SQL = `(SELECT jsonb_build_object(
   FROM (SELECT DISTINCT ON (x.thing_name) x.status FROM job_executions x
         WHERE x.job_id = j.job_id ORDER BY x.thing_name, x.execution_number DESC) l)`;
 
+/** The `$aws/events/jobExecution` payload, from SQL expressions for each of its parts. */
+function executionEventPayloadSql(p: {
+  at: string;
+  operation: string;
+  jobId: string;
+  thingName: string;
+  status: string;
+  statusDetails: string;
+}): string {
+  return `jsonb_build_object(
+           'eventType', 'JOB_EXECUTION',
+           'eventId', gen_random_uuid()::text,
+           'timestamp', ${EPOCH(p.at)},
+           'operation', ${p.operation},
+           'jobId', ${p.jobId},
+           'thingArn', 'arn:aws:iot:' || d.region || ':' || d.account_id || ':thing/' || ${p.thingName},
+           'status', ${p.status},
+           'statusDetails', coalesce(${p.statusDetails}, '{}'::jsonb))`;
+}
+
 /**
  * Terminal execution events, one statement for any number of executions. statusDetails is read from the
  * execution if it still exists (a deleted one has none).
@@ -53,15 +74,14 @@ export async function insertExecutionEvents(
     `WITH ev AS (
        INSERT INTO events (topic, job_id, payload, created_at)
        SELECT $6 || '/jobExecution/' || k.job_id || '/' || k.operation, k.job_id,
-         jsonb_build_object(
-           'eventType', 'JOB_EXECUTION',
-           'eventId', gen_random_uuid()::text,
-           'timestamp', ${EPOCH('$5::timestamptz')},
-           'operation', k.operation,
-           'jobId', k.job_id,
-           'thingArn', 'arn:aws:iot:' || d.region || ':' || d.account_id || ':thing/' || k.thing_name,
-           'status', k.status,
-           'statusDetails', coalesce(e.status_details, '{}'::jsonb)),
+         ${executionEventPayloadSql({
+           at: '$5::timestamptz',
+           operation: 'k.operation',
+           jobId: 'k.job_id',
+           thingName: 'k.thing_name',
+           status: 'k.status',
+           statusDetails: 'e.status_details',
+         })},
          $5
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $7::text[])
               AS k(job_id, thing_name, execution_number, operation, status)
@@ -87,6 +107,67 @@ export async function insertExecutionEvents(
       EVENTS_ROOT,
       keys.map((k) => k.status),
     ],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Execution events of a change too large to build inline (migration 0004): each row has its topic, job, execution
+ * and status, in the order given, and no payload until completeBareEvents builds it after commit. Their ids are
+ * drawn here, so they keep their place among the events of other transactions.
+ */
+export async function insertBareExecutionEvents(
+  tx: Queryable,
+  keys: readonly ExecutionEventKey[],
+  now: Date,
+): Promise<void> {
+  if (keys.length === 0) return;
+  await tx.query(
+    `INSERT INTO events (topic, job_id, thing_name, execution_number, status, created_at)
+     SELECT $6 || '/jobExecution/' || k.job_id || '/' || k.operation, k.job_id, k.thing_name, k.execution_number,
+       k.status, $5
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $7::text[])
+            AS k(job_id, thing_name, execution_number, operation, status)`,
+    [
+      keys.map((k) => k.jobId),
+      keys.map((k) => k.thingName),
+      keys.map((k) => k.executionNumber),
+      keys.map((k) => k.operation),
+      now,
+      EVENTS_ROOT,
+      keys.map((k) => k.status),
+    ],
+  );
+}
+
+/**
+ * Builds the payload of the oldest bare events (at most limit, none that another dispatcher holds) as the inline
+ * path would have at their change (timestamp of the change, statusDetails of the ended execution), and writes
+ * their outbox copies. Returns how many it completed.
+ */
+export async function completeBareEvents(tx: Queryable, limit: number, now: Date): Promise<number> {
+  const rows = await tx.query<{ n: number }>(
+    `WITH bare AS (
+       SELECT id FROM events WHERE payload IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+     ), ev AS (
+       UPDATE events v SET payload = ${executionEventPayloadSql({
+         at: 'v.created_at',
+         operation: `substring(v.topic FROM '[^/]+$')`,
+         jobId: 'v.job_id',
+         thingName: 'v.thing_name',
+         status: 'v.status',
+         statusDetails: `(SELECT x.status_details FROM job_executions x
+           WHERE x.job_id = v.job_id AND x.thing_name = v.thing_name AND x.execution_number = v.execution_number)`,
+       })}
+       FROM bare CROSS JOIN deployment_settings d
+       WHERE v.id = bare.id
+       RETURNING v.id, v.topic, v.job_id, v.payload
+     ), ob AS (
+       INSERT INTO outbox (kind, topic, job_id, payload, created_at)
+       SELECT 'event', topic, job_id, payload, $2 FROM ev ORDER BY id RETURNING 1
+     )
+     SELECT count(*) AS n FROM ob`,
+    [limit, now],
   );
   return rows[0]?.n ?? 0;
 }
@@ -148,16 +229,22 @@ export async function saveDeploymentSettings(db: Queryable, arn: ArnContext): Pr
  */
 export async function sequenceEvents(tx: Queryable, limit: number): Promise<number> {
   const rows = await tx.query<{ n: number }>(
-    // nextval in the SET list of an UPDATE follows the order rows are reached, not id order: the numbers are
-    // drawn in a SELECT over the id-ordered batch first.
-    `WITH numbered AS (
-       SELECT id, nextval('events_seq') AS seq
-       FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT $1) batch
+    // The order nextval is drawn in across rows is the plan's, not id order (a prepared statement's generic plan
+    // drew them backwards): one block of numbers is reserved with setval and handed out by row_number over id.
+    // A bare event (insertBareExecutionEvents) and every event after it wait until its payload is built.
+    `WITH batch AS (
+       SELECT id, row_number() OVER (ORDER BY id) AS rn
+       FROM (SELECT id FROM events
+             WHERE seq IS NULL AND id < coalesce((SELECT min(id) FROM events WHERE payload IS NULL), $2)
+             ORDER BY id LIMIT $1) b
+     ), reserved AS (
+       SELECT setval('events_seq', nextval('events_seq') + count(*) - 1) - count(*) AS before
+       FROM batch HAVING count(*) > 0
      ), s AS (
-       UPDATE events e SET seq = numbered.seq FROM numbered WHERE e.id = numbered.id
+       UPDATE events e SET seq = reserved.before + batch.rn FROM batch, reserved WHERE e.id = batch.id
        RETURNING 1)
      SELECT count(*) AS n FROM s`,
-    [limit],
+    [limit, Number.MAX_SAFE_INTEGER],
   );
   return rows[0]?.n ?? 0;
 }

@@ -2,12 +2,15 @@ import type { Queryable } from './db.js';
 import { LIMITS } from '../protocol/limits.js';
 import { isPending, type ExecutionStatus } from '../protocol/states.js';
 import {
+  completeBareEvents,
+  insertBareExecutionEvents,
   insertExecutionEvents,
   insertJobEvents,
   type ExecutionEventKey,
   type ExecutionEventOperation,
 } from './events.js';
 import { PENDING_RETRIES_SQL, queueRetries } from './retries.js';
+import { advanceFanout, insertFanout, lockFanoutChunk } from './outbox.js';
 
 /** One execution whose status was just set (or which was just created, previousStatus null). */
 export interface ExecutionChange {
@@ -50,9 +53,9 @@ export async function lockThings(tx: Queryable, thingNames: readonly string[]): 
 }
 
 /**
- * notify rows for things whose pending set gained or lost a member, payload as of this transaction. One
- * set-based pass over the pending executions of all the things (a window per thing), not a subquery per thing:
- * a 100,000-thing fan-out writes its notify rows in one scan.
+ * notify rows for things whose pending set gained or lost a member, payload as of this transaction, in one
+ * statement: per thing, the first MAX_PENDING_LIST pending executions in head order straight off the head-order
+ * index, so a thing with a long queue costs no more than one with ten.
  */
 export async function insertNotifyForThings(
   tx: Queryable,
@@ -62,19 +65,17 @@ export async function insertNotifyForThings(
   if (thingNames.length === 0) return;
   await tx.query(
     `WITH t AS (SELECT DISTINCT unnest($1::text[]) AS thing_name),
-     ranked AS (
-       SELECT e.thing_name,
+     top AS (
+       SELECT t.thing_name,
               CASE WHEN e.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' ELSE 'QUEUED' END AS list,
               ${SUMMARY_SQL} AS summary,
-              row_number() OVER (PARTITION BY e.thing_name ORDER BY ${HEAD_ORDER_SQL}) AS ord
-       FROM job_executions e
-       WHERE e.thing_name = ANY($1::text[]) AND e.status IN ('QUEUED', 'IN_PROGRESS')
+              e.ord
+       FROM t CROSS JOIN LATERAL (
+         SELECT e.*, row_number() OVER (ORDER BY ${HEAD_ORDER_SQL}) AS ord FROM job_executions e
+         WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+         ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}) e
      ),
-     lists AS (
-       SELECT thing_name, list, jsonb_agg(summary ORDER BY ord) AS items
-       FROM ranked WHERE ord <= ${LIMITS.MAX_PENDING_LIST}
-       GROUP BY thing_name, list
-     ),
+     lists AS (SELECT thing_name, list, jsonb_agg(summary ORDER BY ord) AS items FROM top GROUP BY thing_name, list),
      jobs AS (SELECT thing_name, jsonb_object_agg(list, items) AS jobs FROM lists GROUP BY thing_name)
      INSERT INTO outbox (kind, thing_name, payload, created_at)
      SELECT 'notify', t.thing_name,
@@ -88,9 +89,9 @@ export async function insertNotifyForThings(
 }
 
 /**
- * notify-next rows for things whose head differs from the one last announced. The row names the new head;
- * the dispatcher reads the execution and its document when it publishes, so the outbox never holds a copy of
- * a 32 KB document per thing.
+ * notify-next rows for things whose head (one index probe per thing) differs from the one last announced. The
+ * row names the new head; the dispatcher reads the execution and its document when it publishes, so the outbox
+ * never holds a copy of a 32 KB document per thing.
  */
 export async function insertNotifyNextForThings(
   tx: Queryable,
@@ -99,14 +100,13 @@ export async function insertNotifyNextForThings(
 ): Promise<void> {
   if (thingNames.length === 0) return;
   await tx.query(
-    `WITH h AS (
-       SELECT DISTINCT ON (e.thing_name) e.thing_name, e.job_id, e.execution_number
-       FROM job_executions e
-       WHERE e.thing_name = ANY($1::text[]) AND e.status IN ('QUEUED', 'IN_PROGRESS')
-       ORDER BY e.thing_name, ${HEAD_ORDER_SQL}
-     ), heads AS (
+    `WITH heads AS (
        SELECT t.thing_name, h.job_id, h.execution_number
-       FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t LEFT JOIN h USING (thing_name)
+       FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t
+       LEFT JOIN LATERAL (
+         SELECT e.job_id, e.execution_number FROM job_executions e
+         WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+         ORDER BY ${HEAD_ORDER_SQL} LIMIT 1) h ON true
      ), changed AS (
        UPDATE things th
        SET notified_next_job_id = heads.job_id, notified_next_execution_number = heads.execution_number
@@ -169,9 +169,37 @@ export async function selectJobsReadyToComplete(db: Queryable, limit: number): P
 }
 
 /**
+ * A change that touches more things than this defers their notify and notify-next rows to one `fanout` outbox
+ * row (insertFanout), expanded after commit by the dispatcher, and writes its execution events bare
+ * (insertBareExecutionEvents). Writing 100,000 notify payloads, 100,000 notify-next rows, 100,000 things
+ * updates and the event payloads inside a CreateJob or a timeout batch took most of its time; a device request
+ * (or a micro-batch of them, a few hundred at most) stays far below and notifies inline.
+ */
+export const FANOUT_THRESHOLD = 1_000;
+
+/**
+ * Expands the next chunk (up to `size` things of each list) of the oldest fanout row into notify and
+ * notify-next rows, and completes up to `size` bare events, in the caller's transaction; the fanout row records
+ * the chunk as expanded. The chunk's things are locked in name order first, like every writer locks them, so
+ * payloads and head comparisons are those of the current committed state of each thing. Returns false when
+ * there was nothing left to do (or other dispatchers hold all of it).
+ */
+export async function expandFanoutChunk(tx: Queryable, size: number, now: Date): Promise<boolean> {
+  const chunk = await lockFanoutChunk(tx, size);
+  if (chunk !== undefined) {
+    await lockThings(tx, [...new Set([...chunk.notifyThings, ...chunk.notifyNextThings])].sort());
+    await insertNotifyForThings(tx, chunk.notifyThings, now);
+    await insertNotifyNextForThings(tx, chunk.notifyNextThings, now);
+    await advanceFanout(tx, chunk);
+  }
+  const events = await completeBareEvents(tx, size, now);
+  return chunk !== undefined || events > 0;
+}
+
+/**
  * The one funnel every execution change goes through, in the transaction that made it (things already
- * locked): notify for pending-set membership changes, notify-next for head changes, rollup of jobs whose last
- * execution ended. Returns the jobs it completed.
+ * locked): notify for pending-set membership changes, notify-next for head changes (deferred to a fanout row
+ * above FANOUT_THRESHOLD things), rollup of jobs whose last execution ended. Returns the jobs it completed.
  */
 export async function afterExecutionsChanged(
   tx: Queryable,
@@ -197,14 +225,24 @@ export async function afterExecutionsChanged(
       ended.push(c);
     }
   }
-  await insertExecutionEvents(tx, events, now);
+  // Retries below only add things: a change above the threshold now stays above it.
+  if (touched.size > FANOUT_THRESHOLD) await insertBareExecutionEvents(tx, events, now);
+  else await insertExecutionEvents(tx, events, now);
   // [SPEC 4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
   for (const r of await queueRetries(tx, ended, now)) {
     touched.add(r.thingName);
     membership.add(r.thingName);
   }
-  await insertNotifyForThings(tx, [...membership], now);
-  await insertNotifyNextForThings(tx, [...touched], now);
+  if (touched.size > FANOUT_THRESHOLD) {
+    await insertFanout(
+      tx,
+      { notifyThings: [...membership].sort(), notifyNextThings: [...touched].sort() },
+      now,
+    );
+  } else {
+    await insertNotifyForThings(tx, [...membership], now);
+    await insertNotifyNextForThings(tx, [...touched], now);
+  }
   const completedJobIds = await completeJobsIfDone(tx, [...endedJobs], now);
   return { completedJobIds };
 }

@@ -48,7 +48,8 @@ interface OutboxJoinedRow {
 
 /**
  * Locks the oldest unpublished rows (id order) that no other dispatcher holds; several instances share the
- * outbox without publishing a row twice while both are alive.
+ * outbox without publishing a row twice while both are alive. `fanout` rows are not published: they are
+ * expanded (lockFanoutChunk) into the rows that are.
  */
 export async function lockOutboxBatch(tx: Queryable, limit: number): Promise<OutboxEntry[]> {
   const rows = await tx.query<OutboxJoinedRow>(
@@ -59,6 +60,7 @@ export async function lockOutboxBatch(tx: Queryable, limit: number): Promise<Out
      LEFT JOIN job_executions e ON o.kind = 'notify-next' AND e.job_id = o.job_id
        AND e.thing_name = o.thing_name AND e.execution_number = o.execution_number
      LEFT JOIN jobs j ON j.job_id = e.job_id
+     WHERE o.kind <> 'fanout'
      ORDER BY o.id LIMIT $1
      FOR UPDATE OF o SKIP LOCKED`,
     [limit],
@@ -91,4 +93,77 @@ export async function lockOutboxBatch(tx: Queryable, limit: number): Promise<Out
 export async function deleteOutboxRows(tx: Queryable, ids: readonly number[]): Promise<void> {
   if (ids.length === 0) return;
   await tx.query(`DELETE FROM outbox WHERE id = ANY($1::bigint[])`, [ids]);
+}
+
+/**
+ * One deferred notification for a change that touched many things (migration 0004): the things to notify and
+ * to notify-next, each list in thing-name order.
+ */
+export async function insertFanout(
+  tx: Queryable,
+  args: { notifyThings: readonly string[]; notifyNextThings: readonly string[] },
+  now: Date,
+): Promise<void> {
+  await tx.query(
+    `INSERT INTO outbox (kind, notify_things, notify_next_things, created_at)
+     VALUES ('fanout', $1::text[], coalesce($2::text[], $1::text[]), $3)`,
+    // A fan-out's two lists are the same 100,000 names: sent once.
+    [
+      args.notifyThings,
+      sameList(args.notifyThings, args.notifyNextThings) ? null : args.notifyNextThings,
+      now,
+    ],
+  );
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Whether a fanout row or a bare event waits for expansion: a cheap look (two partial indexes) before a
+ * dispatcher opens a transaction for one.
+ */
+export async function selectFanoutPending(db: Queryable): Promise<boolean> {
+  const rows = await db.query<{ pending: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'fanout')
+         OR EXISTS (SELECT 1 FROM events WHERE payload IS NULL) AS pending`,
+  );
+  return rows[0]?.pending === true;
+}
+
+/** The next chunk of a fanout row: up to `size` entries of each of its lists, from where expansion stopped. */
+export interface FanoutChunk {
+  id: number;
+  notifyThings: string[];
+  notifyNextThings: string[];
+  /** Entries of each list expanded once this chunk is. */
+  expanded: number;
+  /** This chunk is the row's last: the row goes once it is expanded. */
+  last: boolean;
+}
+
+/**
+ * Locks the oldest fanout row that no other dispatcher is expanding and reads its next chunk. The row stays
+ * locked until the caller's transaction ends, so two dispatchers never expand the same chunk.
+ */
+export async function lockFanoutChunk(tx: Queryable, size: number): Promise<FanoutChunk | undefined> {
+  const rows = await tx.query<FanoutChunk>(
+    `SELECT id,
+       coalesce(notify_things[expanded + 1 : expanded + $1], '{}') AS notify_things,
+       coalesce(notify_next_things[expanded + 1 : expanded + $1], '{}') AS notify_next_things,
+       expanded + $1 AS expanded,
+       expanded + $1 >= greatest(cardinality(notify_things), cardinality(notify_next_things)) AS last
+     FROM outbox WHERE kind = 'fanout'
+     ORDER BY id LIMIT 1
+     FOR UPDATE SKIP LOCKED`,
+    [size],
+  );
+  return rows[0];
+}
+
+/** Records a chunk as expanded: the row advances past it, or goes once its last chunk is done. */
+export async function advanceFanout(tx: Queryable, chunk: FanoutChunk): Promise<void> {
+  if (chunk.last) await tx.query(`DELETE FROM outbox WHERE id = $1`, [chunk.id]);
+  else await tx.query(`UPDATE outbox SET expanded = $2 WHERE id = $1`, [chunk.id, chunk.expanded]);
 }

@@ -4,10 +4,16 @@
  * `kick()` says a transaction committed rows, and every `pollMs` so that rows left by a crash (or by another
  * instance that died) are published after restart. Rows are locked with SKIP LOCKED, so instances share the
  * outbox; a crash between publish and delete publishes a row again (at least once).
+ *
+ * A `fanout` row (a change that touched many things, store/notifications.ts) is expanded into notify and
+ * notify-next rows one chunk of things per transaction, beside the publishing: the next chunk is written while
+ * the rows of the previous one go out. A chunk commits with the row's progress, so a dispatcher that dies
+ * between chunks leaves the rest for the next one, and SKIP LOCKED keeps two dispatchers off one row.
  */
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
-import { deleteOutboxRows, lockOutboxBatch, type OutboxEntry } from '../store/outbox.js';
+import { deleteOutboxRows, lockOutboxBatch, selectFanoutPending, type OutboxEntry } from '../store/outbox.js';
+import { expandFanoutChunk } from '../store/notifications.js';
 import type { TopicScheme } from '../protocol/topics.js';
 import { notifyNextPayload } from '../device/payloads.js';
 import { isTerminal } from '../protocol/states.js';
@@ -31,6 +37,11 @@ export interface OutboxDispatcher {
 }
 
 const BATCH = 500;
+/**
+ * Things per fanout expansion transaction. Each holds its things' locks until it commits, so a device of one
+ * of them waits at most one chunk (some tens of ms); larger chunks add little throughput.
+ */
+export const DEFAULT_FANOUT_CHUNK = 2_000;
 
 function message(
   entry: OutboxEntry,
@@ -65,9 +76,10 @@ function message(
 
 export function createOutboxDispatcher(
   deps: OutboxDispatcherDeps,
-  options: { pollMs?: number } = {},
+  options: { pollMs?: number; fanoutChunk?: number } = {},
 ): OutboxDispatcher {
   const pollMs = options.pollMs ?? 1000;
+  const fanoutChunk = options.fanoutChunk ?? DEFAULT_FANOUT_CHUNK;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   let again = false;
@@ -90,13 +102,45 @@ export function createOutboxDispatcher(
       return entries.length;
     });
 
+  /** Expands fanout rows chunk by chunk until none is left, calling chunkDone after each commit. */
+  const expand = async (now: Date | undefined, chunkDone: () => void): Promise<void> => {
+    while (
+      (await selectFanoutPending(deps.db)) &&
+      (await deps.db.transaction((tx) => expandFanoutChunk(tx, fanoutChunk, now ?? deps.clock())))
+    ) {
+      chunkDone();
+    }
+  };
+
   const drain = async (now?: Date): Promise<number> => {
     let total = 0;
-    for (;;) {
-      const n = await batch(now ?? deps.clock());
-      total += n;
-      if (n < BATCH) return total;
+    let expanding = true;
+    let wake: () => void = () => {};
+    const woken = () => new Promise<void>((resolve) => (wake = resolve));
+    let next = woken();
+    const expansion = expand(now, () => wake()).finally(() => {
+      expanding = false;
+      wake();
+    });
+    // Its failure is thrown below, once publishing has caught up; until then it must not count as unhandled.
+    expansion.catch(() => undefined);
+    try {
+      for (;;) {
+        // Read before the batch: rows of a chunk that committed while the batch ran are published next turn.
+        const wasExpanding = expanding;
+        const n = await batch(now ?? deps.clock());
+        total += n;
+        if (n === BATCH) continue;
+        if (!wasExpanding) break;
+        await next;
+        next = woken();
+      }
+    } catch (err) {
+      await expansion.catch(() => undefined);
+      throw err;
     }
+    await expansion;
+    return total;
   };
 
   const runOnce = (now?: Date): Promise<number> => {

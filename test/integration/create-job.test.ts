@@ -6,6 +6,7 @@ import { insertGroupMembers, insertThingGroup, insertThings } from '../../src/st
 import { createTopicScheme } from '../../src/protocol/topics.js';
 import type { ServiceDeps } from '../../src/service/deps.js';
 import { FleetJobsError } from '../../src/protocol/errors.js';
+import { expandFanoutChunk } from '../../src/store/notifications.js';
 
 describe.each(BACKENDS)('CreateJob fan-out on %s', (backend) => {
   let t: TestDb;
@@ -44,16 +45,28 @@ describe.each(BACKENDS)('CreateJob fan-out on %s', (backend) => {
     );
     expect(rows[0]).toEqual({ n: 10_000, s: 'QUEUED' });
     expect(counted.count()).toBeLessThan(15);
-    const outbox = await t.db.query<{ kind: string; n: number }>(
-      `SELECT kind, count(*) AS n FROM outbox GROUP BY kind ORDER BY kind`,
+    // One deferred notification naming every thing, not 20,000 outbox rows in the CreateJob transaction.
+    const outbox = await t.db.query<{ kind: string; notify: number; notifyNext: number }>(
+      `SELECT kind, cardinality(notify_things) AS notify, cardinality(notify_next_things) AS notify_next
+       FROM outbox`,
+    );
+    expect(outbox).toEqual([{ kind: 'fanout', notify: 10_000, notifyNext: 10_000 }]);
+  });
+
+  it('expands the fanout row into one notify and one notify-next row per thing, chunk by chunk', async () => {
+    let chunks = 0;
+    while (await t.db.transaction((tx) => expandFanoutChunk(tx, 3_000, now))) chunks++;
+    expect(chunks).toBe(4);
+    const outbox = await t.db.query<{ kind: string; n: number; things: number }>(
+      `SELECT kind, count(*) AS n, count(DISTINCT thing_name) AS things FROM outbox GROUP BY kind ORDER BY kind`,
     );
     expect(outbox).toEqual([
-      { kind: 'notify', n: 10_000 },
-      { kind: 'notify-next', n: 10_000 },
+      { kind: 'notify', n: 10_000, things: 10_000 },
+      { kind: 'notify-next', n: 10_000, things: 10_000 },
     ]);
   });
 
-  it('writes the notify payload of the pending set as of the change', async () => {
+  it('writes the notify payload of the pending set as of the expansion', async () => {
     const rows = await t.db.query<{ payload: unknown }>(
       `SELECT payload FROM outbox WHERE kind = 'notify' AND thing_name = 'dev-00002'`,
     );
