@@ -15,7 +15,7 @@
  * Requests are taken in `authorizePublish`, not through `broker.subscribe`: a reply published from a
  * subscription handler before its delivery is acknowledged wedges Aedes beyond `concurrency` in-flight
  * requests (PERFORMANCE fact 2). Server sockets set `noDelay` (fact 1) and `drainTimeout` bounds a client
- * that stops reading (fact 3).
+ * that stops reading (fact 3); meanwhile such a client holds up no other's QoS 0 messages (releaseQos0Deliveries).
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
@@ -26,7 +26,7 @@ import {
   type Socket,
 } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Logger } from 'pino';
 import type { Duplex } from 'node:stream';
@@ -80,6 +80,8 @@ export interface BrokerOptions {
   drainTimeoutMs?: number;
   /** [SPEC 8] Largest MQTT packet a client may send; a larger one closes its connection. */
   maxPacketBytes?: number;
+  /** Unflushed bytes beyond which QoS 0 messages for a client are dropped (default 1 MiB). */
+  maxQos0BacklogBytes?: number;
 }
 
 export interface BrokerAddresses {
@@ -173,6 +175,30 @@ class HeldWrites {
     clearImmediate(this.alone);
     this.alone = setImmediate(HeldWrites.release, this);
   }
+}
+
+/** Aedes' per-client QoS 0 delivery: an instance property that its type declarations leave out. */
+type DeliverQos0 = (packet: AedesPublishPacket, done: () => void) => void;
+const ignore = () => {};
+
+/**
+ * Aedes fans a message out to every subscriber before the message counts as done, with at most `concurrency` (100)
+ * messages in flight broker-wide, and a delivery is done only once the subscriber's socket takes the write. A
+ * subscriber that stops reading thus holds every message sent to it until drainTimeout ends it, and once 100 wait
+ * on it nothing moves for anybody (bench S7: every client's round trips stalled for the whole drainTimeout).
+ * A QoS 0 delivery is therefore done at once and its write left behind the socket's buffer, and a QoS 0 message for
+ * a client with more than `maxBytes` unflushed is dropped: QoS 0 promises at most once. A client that never
+ * reads again still ends at drainTimeout. Installed before the client can subscribe, which is when Aedes takes the
+ * function for each subscription.
+ */
+function releaseQos0Deliveries(client: Client, maxBytes: number): void {
+  const c = client as Client & { deliver0: DeliverQos0 };
+  const deliver = c.deliver0;
+  c.deliver0 = (packet, done) => {
+    if (client.conn.writableLength <= maxBytes) deliver(packet, ignore);
+    // Never synchronously: a done() within the emit recurses through every queued message (PERFORMANCE fact 3).
+    setImmediate(done);
+  };
 }
 
 export function createBroker(options: BrokerOptions): EmbeddedBroker {
@@ -274,11 +300,12 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
   aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
 
   const maxPacketBytes = options.maxPacketBytes ?? LIMITS.MAX_MQTT_PACKET_BYTES;
+  const maxQos0BacklogBytes = options.maxQos0BacklogBytes ?? 1024 * 1024;
   const handle = (conn: Duplex, req?: IncomingMessage) => {
     limitPacketSize(conn, maxPacketBytes, (size) =>
       log.warn({ size, limit: maxPacketBytes }, 'MQTT packet over the size limit; connection closed'),
     );
-    aedes.handle(conn, req);
+    releaseQos0Deliveries(aedes.handle(conn, req), maxQos0BacklogBytes);
   };
   const onSocket = (socket: Socket) => {
     socket.setNoDelay(true);

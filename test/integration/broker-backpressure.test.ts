@@ -1,0 +1,68 @@
+import type { MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBroker, type EmbeddedBroker } from '../../broker/index.js';
+import { connectDevice, waitForMessage } from '../helpers/mqtt.js';
+
+/** The embedded broker with clients that stop reading (bench S7's stalled subscriber), no jobs service. */
+describe('a subscriber that stops reading', () => {
+  const maxQos0BacklogBytes = 64 * 1024;
+  let broker: EmbeddedBroker;
+  let url = '';
+  const clients: MqttClient[] = [];
+  const connect = async (clientId: string) => {
+    const c = await connectDevice(url, { clientId });
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    broker = createBroker({
+      host: '127.0.0.1',
+      port: 0,
+      log: pino({ level: 'silent' }),
+      // Longer than the test: the stalled client must not be what frees the others.
+      drainTimeoutMs: 60_000,
+      maxQos0BacklogBytes,
+      hooks: {
+        inspectPublish: () => 'forward',
+        answer: async () => undefined,
+        isPrivateTopic: () => false,
+      },
+    });
+    url = (await broker.start()).mqtt;
+  });
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await broker?.close();
+  });
+
+  it('holds up no other client, and its QoS 0 backlog stays bounded', async () => {
+    const slow = await connect('slow');
+    await slow.subscribeAsync('flood/#', { qos: 1 });
+    slow.stream.pause();
+    const probe = await connect('probe');
+    await probe.subscribeAsync('probe/1', { qos: 1 });
+    const flooder = await connect('flooder');
+
+    // ~20 MB of QoS 0: far beyond what the stalled client's socket buffers take.
+    const kb = Buffer.alloc(1024, 'x');
+    for (let i = 0; i < 20_000; i++) {
+      flooder.publish('flood/1', kb, { qos: 0 });
+      if (flooder.stream.writableNeedDrain) await new Promise((r) => flooder.stream.once('drain', r));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+
+    const t0 = Date.now();
+    const arrived = waitForMessage(probe, 'probe/1', () => true, 5_000);
+    await probe.publishAsync('probe/1', 'ping', { qos: 1 });
+    await arrived;
+    expect(Date.now() - t0).toBeLessThan(2_000);
+
+    const clientsById = (
+      broker.aedes as unknown as { clients: Record<string, { conn: { writableLength: number } }> }
+    ).clients;
+    // At most one fan-out wave (Aedes' 100 messages in flight) beyond the limit.
+    expect(clientsById.slow?.conn.writableLength).toBeLessThan(maxQos0BacklogBytes + 200 * 1024);
+  }, 60_000);
+});
