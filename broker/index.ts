@@ -15,7 +15,7 @@
  * Requests are taken in `authorizePublish`, not through `broker.subscribe`: a reply published from a
  * subscription handler before its delivery is acknowledged wedges Aedes beyond `concurrency` in-flight
  * requests (PERFORMANCE fact 2). Server sockets set `noDelay` (fact 1) and `drainTimeout` bounds a client
- * that stops reading (fact 3); meanwhile such a client holds up no other's QoS 0 messages (releaseQos0Deliveries).
+ * that stops reading (fact 3); meanwhile such a client holds up no other's QoS 0 messages (shapeQos0Deliveries).
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
@@ -182,20 +182,50 @@ type DeliverQos0 = (packet: AedesPublishPacket, done: () => void) => void;
 const ignore = () => {};
 
 /**
- * Aedes fans a message out to every subscriber before the message counts as done, with at most `concurrency` (100)
- * messages in flight broker-wide, and a delivery is done only once the subscriber's socket takes the write. A
- * subscriber that stops reading thus holds every message sent to it until drainTimeout ends it, and once 100 wait
- * on it nothing moves for anybody (bench S7: every client's round trips stalled for the whole drainTimeout).
- * A QoS 0 delivery is therefore done at once and its write left behind the socket's buffer, and a QoS 0 message for
- * a client with more than `maxBytes` unflushed is dropped: QoS 0 promises at most once. A client that never
- * reads again still ends at drainTimeout. Installed before the client can subscribe, which is when Aedes takes the
- * function for each subscription.
+ * How QoS 0 messages reach a client, changed in two ways. Installed before the client can subscribe, which is when
+ * Aedes takes the function for each subscription.
+ *
+ * 1. A stalled reader holds up no one. Aedes fans a message out to every subscriber before the message counts as
+ *    done, with at most `concurrency` (100) messages in flight broker-wide, and a delivery is done only once the
+ *    subscriber's socket takes the write: a subscriber that stops reading holds every message sent to it until
+ *    drainTimeout ends it, and once 100 wait on it nothing moves for anybody (bench S7: every round trip stalled
+ *    for the whole drainTimeout). A delivery is therefore done at once with its write left behind the socket's
+ *    buffer, and a message for a client with more than `maxBytes` unflushed is dropped: QoS 0 promises at most
+ *    once. A client that never reads again still ends at drainTimeout.
+ * 2. Writes batched. Aedes writes each delivery in an immediate of its own, one syscall each. The connection is
+ *    corked at a delivery and uncorked by an immediate queued after that delivery's write; deliveries made
+ *    meanwhile (whose writes may come later) have it corked again for one more immediate. A subscriber of a busy
+ *    topic thus gets each event-loop turn's messages in one write, and every write leaves within two turns.
  */
-function releaseQos0Deliveries(client: Client, maxBytes: number): void {
+function shapeQos0Deliveries(client: Client, maxBytes: number): void {
   const c = client as Client & { deliver0: DeliverQos0 };
   const deliver = c.deliver0;
+  const conn = client.conn;
+  let flushing = false;
+  let deliveredSince = 0;
+  // While corked, the socket's buffer holds the turn's writes too: what counts is what it left at the last flush.
+  let unflushed = 0;
+  const flush = () => {
+    conn.uncork();
+    unflushed = conn.writableLength;
+    if (deliveredSince === 0) {
+      flushing = false;
+      return;
+    }
+    deliveredSince = 0;
+    conn.cork();
+    setImmediate(flush);
+  };
   c.deliver0 = (packet, done) => {
-    if (client.conn.writableLength <= maxBytes) deliver(packet, ignore);
+    if ((flushing ? unflushed : conn.writableLength) <= maxBytes) {
+      deliver(packet, ignore);
+      if (flushing) deliveredSince++;
+      else {
+        flushing = true;
+        conn.cork();
+        setImmediate(flush);
+      }
+    }
     // Never synchronously: a done() within the emit recurses through every queued message (PERFORMANCE fact 3).
     setImmediate(done);
   };
@@ -305,7 +335,7 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
     limitPacketSize(conn, maxPacketBytes, (size) =>
       log.warn({ size, limit: maxPacketBytes }, 'MQTT packet over the size limit; connection closed'),
     );
-    releaseQos0Deliveries(aedes.handle(conn, req), maxQos0BacklogBytes);
+    shapeQos0Deliveries(aedes.handle(conn, req), maxQos0BacklogBytes);
   };
   const onSocket = (socket: Socket) => {
     socket.setNoDelay(true);

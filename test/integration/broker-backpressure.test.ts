@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type EmbeddedBroker } from '../../broker/index.js';
 import { connectDevice, waitForMessage } from '../helpers/mqtt.js';
 
-/** The embedded broker with clients that stop reading (bench S7's stalled subscriber), no jobs service. */
-describe('a subscriber that stops reading', () => {
+/** QoS 0 fan-out of the embedded broker (bench S7: a firehose, a stalled subscriber), no jobs service. */
+describe('QoS 0 fan-out', () => {
   const maxQos0BacklogBytes = 64 * 1024;
   let broker: EmbeddedBroker;
   let url = '';
@@ -35,6 +35,36 @@ describe('a subscriber that stops reading', () => {
   afterAll(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true)));
     await broker?.close();
+  });
+
+  it('writes a burst of QoS 0 messages to a subscriber in a few batches, all of them in order', async () => {
+    const sub = await connect('batched');
+    await sub.subscribeAsync('burst/#', { qos: 0 });
+    const pub = await connect('burster');
+    type Write = (...args: unknown[]) => unknown;
+    const conn = (
+      broker.aedes as unknown as { clients: Record<string, { conn: { _writev: Write; _write: Write } }> }
+    ).clients.batched?.conn;
+    if (conn === undefined) throw new Error('the subscriber is not connected');
+    let writes = 0;
+    for (const name of ['_writev', '_write'] as const) {
+      const original = conn[name].bind(conn);
+      conn[name] = (...args) => {
+        writes++;
+        return original(...args);
+      };
+    }
+    const n = 5_000;
+    const got: number[] = [];
+    const all = new Promise<void>((resolve) =>
+      sub.on('message', (_topic, payload) => {
+        if (got.push(Number(payload.toString())) === n) resolve();
+      }),
+    );
+    for (let i = 0; i < n; i++) pub.publish('burst/1', String(i), { qos: 0 });
+    await all;
+    expect(got).toEqual(Array.from({ length: n }, (_, i) => i));
+    expect(writes).toBeLessThan(n / 10);
   });
 
   it('holds up no other client, and its QoS 0 backlog stays bounded', async () => {
