@@ -225,24 +225,26 @@ export async function afterExecutionsChanged(
       ended.push(c);
     }
   }
-  // Retries below only add things: a change above the threshold now stays above it.
-  if (touched.size > FANOUT_THRESHOLD) await insertBareExecutionEvents(tx, events, now);
-  else await insertExecutionEvents(tx, events, now);
-  // [SPEC 4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
-  for (const r of await queueRetries(tx, ended, now)) {
+  // Statements that do not read each other's writes are sent together (one round trip on PostgreSQL); the
+  // server still runs them in the order written. Retries only add things: a change above the threshold stays so.
+  const [, retries] = await Promise.all([
+    touched.size > FANOUT_THRESHOLD
+      ? insertBareExecutionEvents(tx, events, now)
+      : insertExecutionEvents(tx, events, now),
+    // [SPEC 4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
+    queueRetries(tx, ended, now),
+  ]);
+  for (const r of retries) {
     touched.add(r.thingName);
     membership.add(r.thingName);
   }
-  if (touched.size > FANOUT_THRESHOLD) {
-    await insertFanout(
-      tx,
-      { notifyThings: [...membership].sort(), notifyNextThings: [...touched].sort() },
-      now,
-    );
-  } else {
-    await insertNotifyForThings(tx, [...membership], now);
-    await insertNotifyNextForThings(tx, [...touched], now);
-  }
-  const completedJobIds = await completeJobsIfDone(tx, [...endedJobs], now);
+  const [, , completedJobIds] = await Promise.all([
+    touched.size > FANOUT_THRESHOLD
+      ? insertFanout(tx, { notifyThings: [...membership].sort(), notifyNextThings: [...touched].sort() }, now)
+      : insertNotifyForThings(tx, [...membership], now),
+    touched.size > FANOUT_THRESHOLD ? undefined : insertNotifyNextForThings(tx, [...touched], now),
+    // The rollup reads only executions and retries, written above.
+    completeJobsIfDone(tx, [...endedJobs], now),
+  ]);
   return { completedJobIds };
 }
