@@ -20,7 +20,7 @@ import {
   type Variant,
 } from './lib/runner.js';
 import { ROOT } from './s1-request-reply.js';
-import { holdIdleSessions, jobsFor, measureJobs } from './s3-end-to-end.js';
+import { holdIdleSessions, jobsFor, measureJobs, warmUp } from './s3-end-to-end.js';
 
 const ACTIVE = 100;
 
@@ -46,6 +46,7 @@ async function baseline(ctx: RunContext, sessions: number, ratePerSec: number): 
         connectConcurrency: 100,
       });
       try {
+        const warm = await warmUp(ctx, fleet, 'echo', ratePerSec);
         await server.child.call('meterStart');
         const r = await fleet.run({
           workload: 'echo',
@@ -59,7 +60,11 @@ async function baseline(ctx: RunContext, sessions: number, ratePerSec: number): 
           value: usage.rssMb,
           latency: r.latency,
           usage: [usage, ...r.usage],
-          counters: { lost: r.counters.lost, duplicated: r.counters.duplicated, doubleClaimed: 0 },
+          counters: {
+            lost: r.counters.lost + warm.lost,
+            duplicated: r.counters.duplicated + warm.duplicated,
+            doubleClaimed: 0,
+          },
           extra: { idleSessions: idle.size },
         };
         return { memory, paced: { ...asPaced(memory, r.schedule), repeated: true } };
