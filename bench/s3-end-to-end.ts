@@ -86,7 +86,7 @@ export async function measureJobs(
     const server = await startServer('fleetjobs', {
       url: s.url,
       schema: s.schema,
-      poolMax: 20,
+      poolMax: 10,
       ...(opts.clockBehindMs ? { clockBehindMs: opts.clockBehindMs } : {}),
     });
     const pg = pgMeter(ctx.pgUrl);

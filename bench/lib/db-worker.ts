@@ -55,9 +55,11 @@ interface Mode {
 const meter = processMeter('store-driver');
 
 async function storeMode(args: ClaimCompleteArgs): Promise<Mode> {
-  const db = createPostgresDb({ url: args.url, schema: args.schema, max: args.concurrency });
+  // The service's own pool size: its batches need a few connections, not one per caller, and on a pool as
+  // large as the callers each statement would be prepared (planned) anew on every connection during the run.
+  const db = createPostgresDb({ url: args.url, schema: args.schema });
   // Warm the pool so that connection set-up is not measured.
-  await Promise.all(Array.from({ length: args.concurrency }, () => db.query('SELECT 1')));
+  await Promise.all(Array.from({ length: 10 }, () => db.query('SELECT 1')));
   const deps = serviceDeps(db);
   return {
     claim: (thingName) => startNext(deps, thingName, {}),
