@@ -60,6 +60,19 @@ function executionEventPayloadSql(p: {
            'statusDetails', coalesce(${p.statusDetails}, '{}'::jsonb))`;
 }
 
+/** $1..$7 of the execution event inserts: the keys as columns, the time and the events root. */
+function eventKeyParams(keys: readonly ExecutionEventKey[], now: Date): unknown[] {
+  return [
+    keys.map((k) => k.jobId),
+    keys.map((k) => k.thingName),
+    keys.map((k) => k.executionNumber),
+    keys.map((k) => k.operation),
+    now,
+    EVENTS_ROOT,
+    keys.map((k) => k.status),
+  ];
+}
+
 /**
  * Terminal execution events, one statement for any number of executions. statusDetails is read from the
  * execution if it still exists (a deleted one has none).
@@ -98,15 +111,7 @@ export async function insertExecutionEvents(
        SELECT 'event', topic, job_id, payload, $5 FROM ev RETURNING 1
      )
      SELECT count(*) AS n FROM ob`,
-    [
-      keys.map((k) => k.jobId),
-      keys.map((k) => k.thingName),
-      keys.map((k) => k.executionNumber),
-      keys.map((k) => k.operation),
-      now,
-      EVENTS_ROOT,
-      keys.map((k) => k.status),
-    ],
+    eventKeyParams(keys, now),
   );
   return rows[0]?.n ?? 0;
 }
@@ -128,15 +133,7 @@ export async function insertBareExecutionEvents(
        k.status, $5
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $7::text[])
             AS k(job_id, thing_name, execution_number, operation, status)`,
-    [
-      keys.map((k) => k.jobId),
-      keys.map((k) => k.thingName),
-      keys.map((k) => k.executionNumber),
-      keys.map((k) => k.operation),
-      now,
-      EVENTS_ROOT,
-      keys.map((k) => k.status),
-    ],
+    eventKeyParams(keys, now),
   );
 }
 
