@@ -21,6 +21,20 @@ import type { ProcessUsage } from './lib/metrics.js';
 
 export const ROOT = '$aws/things/{thingName}/jobs';
 
+/** n devices that only send `get` requests and take their replies (a second process from 1,000 on). */
+export function connectEchoFleet(server: { host: string; port: number }, n: number) {
+  return connectFleet({
+    host: server.host,
+    port: server.port,
+    thingNames: thingNames(n),
+    processes: n >= 1000 ? 2 : 1,
+    root: ROOT,
+    clean: true,
+    subscribe: 'replies',
+    connectConcurrency: 100,
+  });
+}
+
 export async function measureEcho(
   ctx: RunContext,
   variant: Variant,
@@ -29,16 +43,7 @@ export async function measureEcho(
 ): Promise<Measurement> {
   const server = await startServer(kind);
   try {
-    const fleet = await connectFleet({
-      host: server.host,
-      port: server.port,
-      thingNames: thingNames(n),
-      processes: n >= 1000 ? 2 : 1,
-      root: ROOT,
-      clean: true,
-      subscribe: 'replies',
-      connectConcurrency: 100,
-    });
+    const fleet = await connectEchoFleet(server, n);
     try {
       await server.child.call('meterStart');
       const r = await fleet.run({ workload: 'echo', durationMs: ctx.durationMs, replyTimeoutMs: 60_000 });

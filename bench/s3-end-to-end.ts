@@ -24,7 +24,7 @@ import {
   type RunContext,
 } from './lib/runner.js';
 import { asPaced, envNumber, pacedRow } from './lib/paced.js';
-import { ROOT } from './s1-request-reply.js';
+import { connectEchoFleet, ROOT } from './s1-request-reply.js';
 
 export interface JobsRun {
   fleet: FleetRun;
@@ -56,6 +56,25 @@ export async function warmUp(
     ...(ratePerSec === undefined ? {} : { ratePerSec }),
   });
   return r.counters;
+}
+
+/** Echo devices on a plain-Aedes server at ratePerSec pairs of `get`s, after the warm-up; counters of both. */
+export async function runPacedEcho(ctx: RunContext, server: HostedServer, fleet: Fleet, ratePerSec: number) {
+  const warm = await warmUp(ctx, fleet, 'echo', ratePerSec);
+  await server.child.call('meterStart');
+  const r = await fleet.run({
+    workload: 'echo',
+    durationMs: ctx.durationMs,
+    replyTimeoutMs: 60_000,
+    ratePerSec,
+  });
+  const usage = await server.child.call<ProcessUsage>('meterStop');
+  const counters = {
+    lost: r.counters.lost + warm.lost,
+    duplicated: r.counters.duplicated + warm.duplicated,
+    doubleClaimed: 0,
+  };
+  return { r, usage, counters };
 }
 
 /**
@@ -224,36 +243,15 @@ async function seedHistory(s: BenchSchema, n: number, rows: number): Promise<voi
 async function measurePacedEcho(ctx: RunContext, n: number, ratePerSec: number): Promise<Measurement> {
   const server = await startServer('aedes-echo');
   try {
-    const fleet = await connectFleet({
-      host: server.host,
-      port: server.port,
-      thingNames: thingNames(n),
-      processes: n >= 1000 ? 2 : 1,
-      root: ROOT,
-      clean: true,
-      subscribe: 'replies',
-      connectConcurrency: 100,
-    });
+    const fleet = await connectEchoFleet(server, n);
     try {
-      const warm = await warmUp(ctx, fleet, 'echo', ratePerSec);
-      await server.child.call('meterStart');
-      const r = await fleet.run({
-        workload: 'echo',
-        durationMs: ctx.durationMs,
-        replyTimeoutMs: 60_000,
-        ratePerSec,
-      });
-      const usage = await server.child.call<ProcessUsage>('meterStop');
+      const { r, usage, counters } = await runPacedEcho(ctx, server, fleet, ratePerSec);
       const m: Measurement = {
         variant: 'baseline',
         value: NaN,
         latency: r.latency,
         usage: [usage, ...r.usage],
-        counters: {
-          lost: r.counters.lost + warm.lost,
-          duplicated: r.counters.duplicated + warm.duplicated,
-          doubleClaimed: 0,
-        },
+        counters,
         extra: { devices: fleet.size, lateReplies: r.counters.late },
       };
       return asPaced(m, r.schedule);

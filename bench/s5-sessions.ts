@@ -6,11 +6,8 @@
  * per pair from its scheduled start. One server process holds ~19.9k sockets here, so 19,000 + 100 is near
  * the ceiling.
  */
-import { connectFleet } from './lib/loadgen.js';
 import { asPaced, envNumber, pacedRow } from './lib/paced.js';
 import { startServer } from './lib/servers.js';
-import { thingNames } from './lib/db.js';
-import type { ProcessUsage } from './lib/metrics.js';
 import {
   median,
   ratioOf,
@@ -19,8 +16,8 @@ import {
   type RunContext,
   type Variant,
 } from './lib/runner.js';
-import { ROOT } from './s1-request-reply.js';
-import { holdIdleSessions, jobsFor, measureJobs, warmUp } from './s3-end-to-end.js';
+import { connectEchoFleet } from './s1-request-reply.js';
+import { holdIdleSessions, jobsFor, measureJobs, runPacedEcho } from './s3-end-to-end.js';
 
 const ACTIVE = 100;
 
@@ -35,36 +32,15 @@ async function baseline(ctx: RunContext, sessions: number, ratePerSec: number): 
   try {
     const idle = await holdIdleSessions(undefined, server, sessions);
     try {
-      const fleet = await connectFleet({
-        host: server.host,
-        port: server.port,
-        thingNames: thingNames(ACTIVE),
-        processes: 1,
-        root: ROOT,
-        clean: true,
-        subscribe: 'replies',
-        connectConcurrency: 100,
-      });
+      const fleet = await connectEchoFleet(server, ACTIVE);
       try {
-        const warm = await warmUp(ctx, fleet, 'echo', ratePerSec);
-        await server.child.call('meterStart');
-        const r = await fleet.run({
-          workload: 'echo',
-          durationMs: ctx.durationMs,
-          replyTimeoutMs: 60_000,
-          ratePerSec,
-        });
-        const usage = await server.child.call<ProcessUsage>('meterStop');
+        const { r, usage, counters } = await runPacedEcho(ctx, server, fleet, ratePerSec);
         const memory: Measurement = {
           variant: 'baseline',
           value: usage.rssMb,
           latency: r.latency,
           usage: [usage, ...r.usage],
-          counters: {
-            lost: r.counters.lost + warm.lost,
-            duplicated: r.counters.duplicated + warm.duplicated,
-            doubleClaimed: 0,
-          },
+          counters,
           extra: { idleSessions: idle.size },
         };
         return { memory, paced: { ...asPaced(memory, r.schedule), repeated: true } };
