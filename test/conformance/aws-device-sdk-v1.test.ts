@@ -73,13 +73,12 @@ describe('aws-iot-device-sdk (v1) jobs API over mTLS', () => {
       // An observer sees the pending set empty once both of the SDK's updates (QoS 0, no reply awaited) applied.
       const observer = await connectDevice(app.addresses.mqtt);
       await observer.subscribeAsync(`$aws/things/${thing}/jobs/notify`, { qos: 1 });
-      // It empties twice: after the first job succeeds (before the second exists) and after the second fails.
-      let empties = 0;
-      const drained = waitForMessage(
-        observer,
-        `$aws/things/${thing}/jobs/notify`,
-        (m) => Object.keys(m.json.jobs).length === 0 && ++empties === 2,
-        10_000,
+      // It empties twice: after the first job succeeds and after the second fails. The SDK's callback fires when
+      // its QoS 0 update is sent, not applied, so the second job is created once the first empty set is seen.
+      const empty = (m: { json: { jobs: object } }) => Object.keys(m.json.jobs).length === 0;
+      const firstEmpty = waitForMessage(observer, `$aws/things/${thing}/jobs/notify`, empty, 10_000);
+      const drained = firstEmpty.then(() =>
+        waitForMessage(observer, `$aws/things/${thing}/jobs/notify`, empty, 10_000),
       );
       const received: { id: string; status: string; pkg: unknown }[] = [];
       const reported = new Promise<void>((resolve, reject) => {
@@ -90,11 +89,15 @@ describe('aws-iot-device-sdk (v1) jobs API over mTLS', () => {
           if (job.id === 'v1-first') {
             job.succeeded({ result: 'installed' }, (e) => {
               if (e) return reject(e);
-              createJob(app.deps, {
-                jobId: 'v1-second',
-                targets: [`thing/${thing}`],
-                document: JSON.stringify({ operation: 'install', package: 'b' }),
-              }).catch(reject);
+              firstEmpty
+                .then(() =>
+                  createJob(app.deps, {
+                    jobId: 'v1-second',
+                    targets: [`thing/${thing}`],
+                    document: JSON.stringify({ operation: 'install', package: 'b' }),
+                  }),
+                )
+                .catch(reject);
             });
           } else {
             job.failed({ result: 'disk full' }, (e) => (e ? reject(e) : resolve()));
