@@ -42,7 +42,7 @@ export interface DeviceUpdate {
   stepTimeoutInMinutes?: number | undefined;
 }
 
-export type DeviceWrite =
+type DeviceWrite =
   | { kind: 'start-next'; thingName: string; input: StartNextInput }
   | { kind: 'update'; thingName: string; input: DeviceUpdate };
 
@@ -121,7 +121,6 @@ async function runBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Prom
     const currents = new Map(currentRows.map((r) => [r.thingName, r] as const));
     const heads = new Map(headRows.map((r) => [r.thingName, r] as const));
 
-    const changes: DeviceStatusChange[] = [];
     const changeOf: (DeviceStatusChange | undefined)[] = [];
     for (const w of writes) {
       let change: DeviceStatusChange | undefined;
@@ -146,13 +145,12 @@ async function runBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Prom
           };
         }
       }
-      if (change !== undefined) {
-        changes.push(change);
-        out.push({ ok: true, row: undefined });
-      }
+      // Its outcome is the updated row, filled in below.
+      if (change !== undefined) out.push({ ok: true, row: undefined });
       changeOf.push(change);
     }
 
+    const changes = changeOf.filter((c): c is DeviceStatusChange => c !== undefined);
     const updated = new Map(
       (await updateExecutionsByDevice(tx, changes, now)).map((r) => [r.thingName, r] as const),
     );
