@@ -129,7 +129,9 @@ export async function createJobTemplate(deps: ServiceDeps, input: CreateJobTempl
   );
   checkRolloutConfig(config.jobExecutionsRolloutConfig as Record<string, unknown> | undefined);
   checkAbortConfig(config.abortConfig as Record<string, unknown> | undefined);
-  input.maintenanceWindows?.forEach((w, i) => checkCron(`maintenanceWindows[${i}].startTime`, w.startTime));
+  input.maintenanceWindows?.forEach((w, i) =>
+    checkCron(`maintenanceWindows[${i}].startTime`, w.startTime, deps.clock()),
+  );
   const row = await insertJobTemplate(
     deps.db,
     {

@@ -1,9 +1,9 @@
-import { CronExpressionParser } from 'cron-parser';
 import { FleetJobsError } from '../protocol/errors.js';
 import { LIMITS } from '../protocol/limits.js';
 import { buildArn, parseTarget } from '../protocol/arns.js';
 import type { RetryConfig } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
+import { CronSyntaxError, parseCron } from './cron.js';
 
 /**
  * The checks on job fields that a JSON schema cannot express (the HTTP schemas in src/http/schemas check types,
@@ -140,18 +140,12 @@ export function parseScheduleTime(field: string, value: string): Date {
 }
 
 /** A maintenance-window start: an AWS cron(min hour day month weekday year) or a five-field cron expression. */
-export function checkCron(field: string, value: string): void {
-  let expr = value.trim();
-  const wrapped = /^cron\((.*)\)$/.exec(expr);
-  if (wrapped) {
-    const fields = (wrapped[1] ?? '').trim().split(/\s+/);
-    if (fields.length !== 6) invalid(`${field} cron(...) has six fields: minute hour day month weekday year`);
-    expr = fields.slice(0, 5).join(' ');
-  }
+export function checkCron(field: string, value: string, now: Date): void {
   try {
-    CronExpressionParser.parse(expr.replace(/\?/g, '*'), { strict: false });
-  } catch {
-    invalid(`${field} is not a cron expression; use cron(0 1 ? * SUN *) or 0 1 * * SUN`);
+    parseCron(value, now).next();
+  } catch (err) {
+    if (!(err instanceof CronSyntaxError)) throw err;
+    invalid(`${field} is not a cron expression (${err.message}); use cron(0 1 ? * SUN *) or 0 1 * * SUN`);
   }
 }
 
@@ -181,7 +175,9 @@ export function checkSchedulingConfig(scheduling: Record<string, unknown> | unde
   }
   if (scheduling.endBehavior !== undefined && !end) invalid('schedulingConfig.endBehavior needs an endTime');
   const windows = (scheduling.maintenanceWindows ?? []) as { startTime: string }[];
-  windows.forEach((w, i) => checkCron(`schedulingConfig.maintenanceWindows[${i}].startTime`, w.startTime));
+  windows.forEach((w, i) =>
+    checkCron(`schedulingConfig.maintenanceWindows[${i}].startTime`, w.startTime, now),
+  );
 }
 
 const PARAMETER_RE = /\$\{aws:iot:parameter:([a-zA-Z0-9_-]+)\}/g;

@@ -1,4 +1,3 @@
-import { CronExpressionParser } from 'cron-parser';
 import type { Queryable } from '../store/db.js';
 import { insertExecutionsForThings, selectJob } from '../store/jobs.js';
 import {
@@ -19,6 +18,7 @@ import {
 import type { JobRow } from '../store/rows.js';
 import type { JobStatus } from '../protocol/states.js';
 import { parseScheduleTime } from './job-validation.js';
+import { parseCron } from './cron.js';
 
 /**
  * Rollout ([SPEC 4], reference §5.1): when a job's executions are created. A job with a rollout rate, a start
@@ -108,28 +108,15 @@ export function ratePerMinute(
   return Math.max(1, Math.min(cap, Math.floor(exp.baseRatePerMinute * Math.pow(exp.incrementFactor, steps))));
 }
 
-/** AWS cron(min hour day month weekday year) or five-field cron, as cron-parser reads it (UTC). */
-export function cronOf(expression: string): string {
-  const wrapped = /^cron\((.*)\)$/.exec(expression.trim());
-  if (!wrapped) return expression.trim().replace(/\?/g, '*');
-  const fields = (wrapped[1] ?? '').trim().split(/\s+/).slice(0, 5);
-  // AWS numbers weekdays 1 (SUN) to 7 (SAT); cron from 0 (SUN).
-  if (fields[4] !== undefined) fields[4] = fields[4].replace(/\d+/g, (d) => String(Number(d) - 1));
-  return fields.join(' ').replace(/\?/g, '*');
-}
-
 /** Whether `now` falls inside one of the maintenance windows (each: a cron start and a duration). */
 export function inMaintenanceWindow(
   windows: readonly { startTime: string; durationInMinutes: number }[],
   now: Date,
 ): boolean {
   return windows.some((w) => {
-    const expr = CronExpressionParser.parse(cronOf(w.startTime), {
-      currentDate: new Date(now.getTime() + 1000),
-      tz: 'UTC',
-      strict: false,
-    });
-    const start = expr.prev().getTime();
+    const start = parseCron(w.startTime, new Date(now.getTime() + 1000))
+      .prev()
+      .getTime();
     return now.getTime() >= start && now.getTime() < start + w.durationInMinutes * MINUTE;
   });
 }

@@ -12,7 +12,7 @@
  * - Rollup: completes SNAPSHOT jobs that are done but were not completed by the change that ended their last
  *   execution (two concurrent last changes, see completeJobsIfDone).
  * Each step is a guarded transaction; releases run under an advisory lock, so two instances never release the
- * same minute's quota twice.
+ * same minute's quota twice. Each job is supervised on its own: one that fails is logged and the pass goes on.
  */
 import type { ServiceDeps } from '../service/deps.js';
 import { cancelJob } from '../service/cancel-job.js';
@@ -160,7 +160,13 @@ export function createRolloutWorker(deps: ServiceDeps, options: RolloutWorkerOpt
         if (completed.length > 0) deps.outboxWritten();
       }
       for (const job of await selectJobsToSupervise(deps.db, maxJobs)) {
-        changed += await superviseJob(job, now);
+        // One job that cannot be supervised (a stored configuration that no longer reads) must not stall the
+        // others: it is logged and tried again on the next pass.
+        try {
+          changed += await superviseJob(job, now);
+        } catch (err) {
+          deps.log.error({ err, jobId: job.jobId }, 'rollout of a job failed; the other jobs go on');
+        }
       }
       return changed;
     },

@@ -298,6 +298,41 @@ const CASES: Case[] = [
     error: 'InvalidRequestException',
   },
   {
+    name: 'a maintenance window on AWS weekday 0 (AWS numbers weekdays 1 = SUN to 7 = SAT)',
+    method: 'PUT',
+    url: '/jobs/j1',
+    body: job({
+      schedulingConfig: { maintenanceWindows: [{ startTime: 'cron(0 1 ? * 0 *)', durationInMinutes: 30 }] },
+    }),
+    status: 400,
+    error: 'InvalidRequestException',
+    message: 'maintenanceWindows[0].startTime',
+  },
+  {
+    name: 'a scheduled job whose maintenance window is on AWS weekday 8',
+    method: 'PUT',
+    url: '/jobs/j1',
+    body: job({
+      schedulingConfig: {
+        startTime: '2026-01-02T10:00',
+        maintenanceWindows: [{ startTime: 'cron(0 1 ? * 2,8 *)', durationInMinutes: 30 }],
+      },
+    }),
+    status: 400,
+    error: 'InvalidRequestException',
+    message: 'maintenanceWindows[0].startTime',
+  },
+  {
+    name: 'an AWS cron without ? in either day field',
+    method: 'PUT',
+    url: '/jobs/j1',
+    body: job({
+      schedulingConfig: { maintenanceWindows: [{ startTime: 'cron(0 1 * * 2 *)', durationInMinutes: 30 }] },
+    }),
+    status: 400,
+    error: 'InvalidRequestException',
+  },
+  {
     name: 'documentParameters without a template',
     method: 'PUT',
     url: '/jobs/j1',
@@ -403,6 +438,19 @@ const CASES: Case[] = [
     body: { document: '{}' },
     status: 400,
     error: 'InvalidRequestException',
+  },
+  {
+    name: 'a template whose maintenance window is on AWS weekday 0',
+    method: 'PUT',
+    url: '/job-templates/t1',
+    body: {
+      description: 'x',
+      document: '{}',
+      maintenanceWindows: [{ startTime: 'cron(0 1 ? * 0 *)', durationInMinutes: 30 }],
+    },
+    status: 400,
+    error: 'InvalidRequestException',
+    message: 'maintenanceWindows[0].startTime',
   },
   {
     name: 'a template with too many placeholders',

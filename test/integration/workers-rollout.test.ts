@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
 import { BACKENDS } from '../helpers/db.js';
 import { createControlPlane, type ControlPlane } from '../helpers/control-plane.js';
 import { minutes, seconds } from '../helpers/workers.js';
@@ -280,5 +281,49 @@ describe.each(BACKENDS)('rollout, scheduling and abort on %s', (backend) => {
     await workers.rollout.runOnce(minutes(T0, 1));
     expect(await counts('cont-job')).toEqual({ QUEUED: 1, SUCCEEDED: 1 });
     expect((await describeJob('cont-job')).isConcurrent).toBe(false);
+  });
+
+  it('a job whose stored maintenance window cannot be read is logged and the other jobs still roll out', async () => {
+    const bad = await fleet('badcron', 2);
+    const good = await fleet('goodcron', 2);
+    at(T0);
+    const window = (startTime: string) => ({ maintenanceWindows: [{ startTime, durationInMinutes: 60 }] });
+    expect(
+      (
+        await cp.call('PUT', '/jobs/bad-cron-job', {
+          targets: [bad],
+          document: '{}',
+          schedulingConfig: window('cron(0 1 ? * 1 *)'),
+        })
+      ).status,
+    ).toBe(200);
+    // A row written before CreateJob and the rollout read cron the same way: AWS has no weekday 0.
+    await cp.t.db.query(`UPDATE jobs SET scheduling_config = $1::jsonb WHERE job_id = 'bad-cron-job'`, [
+      window('cron(0 1 ? * 0 *)'),
+    ]);
+    await cp.call('PUT', '/jobs/good-after-bad', {
+      targets: [good],
+      document: '{}',
+      jobExecutionsRolloutConfig: { maximumPerMinute: 1 },
+    });
+    expect(await executions('good-after-bad')).toBe(1);
+
+    const logged: Record<string, unknown>[] = [];
+    const log = pino({ level: 'error' }, { write: (line: string) => logged.push(JSON.parse(line)) });
+    const watched = createWorkers({ ...cp.deps, log }, { autoStart: false });
+    try {
+      await watched.rollout.runOnce(minutes(T0, 1));
+    } finally {
+      await watched.close();
+    }
+    expect(await executions('good-after-bad')).toBe(2);
+    expect(await executions('bad-cron-job')).toBe(0);
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        jobId: 'bad-cron-job',
+        msg: 'rollout of a job failed; the other jobs go on',
+      }),
+    );
+    expect((await cp.call('PUT', '/jobs/bad-cron-job/cancel', {})).status).toBe(200);
   });
 });

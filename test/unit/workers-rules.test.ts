@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { cronOf, inMaintenanceWindow, initialJobState, ratePerMinute } from '../../src/service/rollout.js';
+import { CronSyntaxError, parseCron, toFiveFieldCron } from '../../src/service/cron.js';
+import { inMaintenanceWindow, initialJobState, ratePerMinute } from '../../src/service/rollout.js';
 import { retryDelayMs, shouldRetry } from '../../src/store/retries.js';
 import { trippedAbortCriterion } from '../../src/workers/rollout.js';
 import type { JobProcessDetails } from '../../src/store/jobs.js';
@@ -40,9 +41,28 @@ describe('rollout rate', () => {
 
 describe('maintenance windows', () => {
   it('reads AWS cron with ? and a year, and numbers weekdays from 1 = SUN', () => {
-    expect(cronOf('cron(0 2 ? * 2 *)')).toBe('0 2 * * 1');
-    expect(cronOf('cron(30 1 * * ? *)')).toBe('30 1 * * *');
-    expect(cronOf('15 3 * * MON')).toBe('15 3 * * MON');
+    expect(toFiveFieldCron('cron(0 2 ? * 2 *)')).toBe('0 2 * * 1');
+    expect(toFiveFieldCron('cron(30 1 * * ? *)')).toBe('30 1 * * *');
+    expect(toFiveFieldCron('15 3 * * MON')).toBe('15 3 * * MON');
+  });
+
+  it('moves AWS weekday numbers but not steps or #n, and refuses what AWS refuses', () => {
+    expect(toFiveFieldCron('cron(0 2 ? * 2-6/2 *)')).toBe('0 2 * * 1-5/2');
+    expect(toFiveFieldCron('cron(0 2 ? * 6#3 2026)')).toBe('0 2 * * 5#3');
+    expect(toFiveFieldCron('cron(0 2 ? * 7L *)')).toBe('0 2 * * 6L');
+    expect(toFiveFieldCron('cron(0 2 ? * mon-fri *)')).toBe('0 2 * * MON-FRI');
+    for (const bad of [
+      'cron(0 1 ? * 0 *)',
+      'cron(0 1 ? * 8 *)',
+      'cron(0 1 * * 2 *)',
+      'cron(0 1 ? * 2 )',
+      'cron(0 1 ? * 2 soon)',
+    ]) {
+      expect(() => toFiveFieldCron(bad), bad).toThrow(CronSyntaxError);
+    }
+    expect(() => parseCron('cron(0 1 30 2 ? *)', new Date('2026-01-01T00:00Z')).next()).toThrow(
+      CronSyntaxError,
+    );
   });
 
   it('is open from the cron start for durationInMinutes', () => {
