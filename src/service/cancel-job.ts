@@ -2,7 +2,8 @@ import { FleetJobsError } from '../protocol/errors.js';
 import type { ExecutionStatus } from '../protocol/states.js';
 import { selectJob, updateJobCanceled } from '../store/jobs.js';
 import { cancelExecutionsOfJob, selectThingNamesOfJob } from '../store/executions-admin.js';
-import { afterExecutionsChanged, lockThings } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
+import { lockThings } from '../store/things.js';
 import { insertJobEvents } from '../store/events.js';
 import type { Queryable } from '../store/db.js';
 import type { JobRow } from '../store/rows.js';
@@ -46,37 +47,41 @@ export async function cancelJob(deps: ServiceDeps, input: CancelJobInput): Promi
   const fromExecution: ExecutionStatus[] = force ? ['QUEUED', 'IN_PROGRESS'] : ['QUEUED'];
   const now = deps.clock();
   const job = await deps.db.transaction(async (tx) => {
-    const { job, thingNames } = await lockJobAndItsThings(tx, input.jobId, fromExecution);
-    if (!job) throw new FleetJobsError('ResourceNotFound', `job ${input.jobId} does not exist`);
-    const upgrade = job.status === 'CANCELED' && force && !job.forceCanceled;
-    if (job.status !== 'IN_PROGRESS' && job.status !== 'SCHEDULED' && !upgrade) {
-      throw new FleetJobsError(
-        'InvalidStateTransition',
-        job.status === 'CANCELED'
-          ? `job ${input.jobId} is already CANCELED${job.forceCanceled ? ' with force' : '; cancel with force=true to cancel its IN_PROGRESS executions'}`
-          : `job ${input.jobId} is ${job.status}; only IN_PROGRESS and SCHEDULED jobs can be canceled`,
-      );
-    }
-    const updated = await updateJobCanceled(
-      tx,
-      {
-        jobId: input.jobId,
-        fromStatuses: [job.status],
-        version: job.version,
-        force,
-        reasonCode: input.reasonCode ?? null,
-        comment: input.comment ?? null,
+    const { updated } = await writeExecutions(tx, now, {
+      lock: (tx) => lockJobAndItsThings(tx, input.jobId, fromExecution),
+      change: async ({ job, thingNames }) => {
+        if (!job) throw new FleetJobsError('ResourceNotFound', `job ${input.jobId} does not exist`);
+        const upgrade = job.status === 'CANCELED' && force && !job.forceCanceled;
+        if (job.status !== 'IN_PROGRESS' && job.status !== 'SCHEDULED' && !upgrade) {
+          throw new FleetJobsError(
+            'InvalidStateTransition',
+            job.status === 'CANCELED'
+              ? `job ${input.jobId} is already CANCELED${job.forceCanceled ? ' with force' : '; cancel with force=true to cancel its IN_PROGRESS executions'}`
+              : `job ${input.jobId} is ${job.status}; only IN_PROGRESS and SCHEDULED jobs can be canceled`,
+          );
+        }
+        const updated = await updateJobCanceled(
+          tx,
+          {
+            jobId: input.jobId,
+            fromStatuses: [job.status],
+            version: job.version,
+            force,
+            reasonCode: input.reasonCode ?? null,
+            comment: input.comment ?? null,
+          },
+          now,
+        );
+        if (!updated) throw new FleetJobsError('Conflict', `job ${input.jobId} changed meanwhile; retry`);
+        const changes = [];
+        for (const fromStatus of fromExecution) {
+          changes.push(
+            ...(await cancelExecutionsOfJob(tx, { jobId: input.jobId, thingNames, fromStatus, force }, now)),
+          );
+        }
+        return { changes, updated };
       },
-      now,
-    );
-    if (!updated) throw new FleetJobsError('Conflict', `job ${input.jobId} changed meanwhile; retry`);
-    const changes = [];
-    for (const fromStatus of fromExecution) {
-      changes.push(
-        ...(await cancelExecutionsOfJob(tx, { jobId: input.jobId, thingNames, fromStatus, force }, now)),
-      );
-    }
-    await afterExecutionsChanged(tx, changes, now);
+    });
     // [SPEC 6] $aws/events/job/{jobId}/canceled, after the executions' own canceled events.
     await insertJobEvents(tx, [input.jobId], 'canceled', now);
     return updated;

@@ -1,7 +1,7 @@
 import { FleetJobsError } from '../protocol/errors.js';
 import { parseJobTemplateArn, buildArn } from '../protocol/arns.js';
 import { insertFirstExecutions, insertJob, lockTargetThings, selectMissingTargets } from '../store/jobs.js';
-import { afterExecutionsChanged, type ExecutionChange } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
 import { lockThingGroups } from '../store/things.js';
 import { selectJobTemplate } from '../store/templates.js';
 import type { Queryable } from '../store/db.js';
@@ -41,15 +41,6 @@ export interface CreateJobInput {
   namespaceId?: string;
 }
 
-/** Targets split into thing and group names (ARN or short form); an unparsable target is InvalidRequest. */
-export function splitTargets(
-  deps: ServiceDeps,
-  targets: readonly string[],
-): { things: string[]; groups: string[] } {
-  const { things, groups } = parseTargets(deps, targets);
-  return { things, groups };
-}
-
 export function minutesAfter(now: Date, minutes: number | undefined): Date | null {
   return minutes === undefined ? null : new Date(now.getTime() + minutes * 60_000);
 }
@@ -79,25 +70,29 @@ export async function checkTargetsExist(db: Queryable, things: string[], groups:
  * records its target things instead and releases what its rate and schedule allow now, notifications included
  * (service/rollout.ts); the rollout worker releases the rest.
  */
-export async function fanOutJob(
+async function fanOutJob(
   tx: Queryable,
   job: JobRow,
   targets: { things: string[]; groups: string[] },
   now: Date,
-): Promise<ExecutionChange[]> {
+): Promise<void> {
   if (job.targetSelection === 'CONTINUOUS') await lockThingGroups(tx, targets.groups, 'update');
   if (job.rolloutPending) {
     await insertRolloutTargets(tx, job.jobId, { thingNames: targets.things, groupNames: targets.groups });
     if (job.status === 'IN_PROGRESS') await releaseStep(tx, job.jobId, now);
-    return [];
+    return;
   }
-  // A job created in this transaction has no executions yet: one statement locks its things, one inserts.
-  const thingNames = await lockTargetThings(tx, targets.things, targets.groups);
-  return insertFirstExecutions(
-    tx,
-    { jobId: job.jobId, thingNames, queuedDeadline: queuedDeadlineFor(job, now) },
-    now,
-  );
+  await writeExecutions(tx, now, {
+    // A job created in this transaction has no executions yet: one statement locks its things, one inserts.
+    lock: async (tx) => ({ thingNames: await lockTargetThings(tx, targets.things, targets.groups) }),
+    change: async ({ thingNames }) => ({
+      changes: await insertFirstExecutions(
+        tx,
+        { jobId: job.jobId, thingNames, queuedDeadline: queuedDeadlineFor(job, now) },
+        now,
+      ),
+    }),
+  });
 }
 
 interface PreparedJob {
@@ -222,8 +217,7 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
       },
       now,
     );
-    const changes = await fanOutJob(tx, row, p.targets, now);
-    await afterExecutionsChanged(tx, changes, now);
+    await fanOutJob(tx, row, p.targets, now);
     return row;
   });
   deps.outboxWritten();

@@ -1,7 +1,7 @@
 import { FleetJobsError } from '../protocol/errors.js';
 import { isPending } from '../protocol/states.js';
 import { deleteExecution, selectExecution } from '../store/executions-admin.js';
-import { afterExecutionsChanged, lockThings } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
 import type { ServiceDeps } from './deps.js';
 
 /**
@@ -13,45 +13,47 @@ export async function deleteJobExecution(
   input: { thingName: string; jobId: string; executionNumber: number; force?: boolean | undefined },
 ): Promise<void> {
   const now = deps.clock();
-  await deps.db.transaction(async (tx) => {
-    await lockThings(tx, [input.thingName]);
-    const e = await selectExecution(tx, input);
-    if (!e) {
-      throw new FleetJobsError(
-        'ResourceNotFound',
-        `no execution ${input.executionNumber} of job ${input.jobId} on thing ${input.thingName}`,
-      );
-    }
-    if (isPending(e.status) && !input.force) {
-      throw new FleetJobsError(
-        'InvalidStateTransition',
-        `the execution is ${e.status}; only terminal executions are deleted unless force=true`,
-        {
-          executionState: {
-            status: e.status,
-            statusDetails: e.statusDetails,
-            versionNumber: e.versionNumber,
-          },
-        },
-      );
-    }
-    if (!(await deleteExecution(tx, { ...input, status: e.status, versionNumber: e.versionNumber }))) {
-      throw new FleetJobsError('Conflict', 'the execution changed meanwhile; retry');
-    }
-    await afterExecutionsChanged(
-      tx,
-      [
-        {
-          jobId: e.jobId,
-          thingName: e.thingName,
-          executionNumber: e.executionNumber,
-          status: e.status,
-          previousStatus: e.status,
-          deleted: true,
-        },
-      ],
-      now,
-    );
-  });
+  await deps.db.transaction((tx) =>
+    writeExecutions(tx, now, {
+      lock: [input.thingName],
+      read: (tx) => selectExecution(tx, input),
+      change: async (_locked, e) => {
+        if (!e) {
+          throw new FleetJobsError(
+            'ResourceNotFound',
+            `no execution ${input.executionNumber} of job ${input.jobId} on thing ${input.thingName}`,
+          );
+        }
+        if (isPending(e.status) && !input.force) {
+          throw new FleetJobsError(
+            'InvalidStateTransition',
+            `the execution is ${e.status}; only terminal executions are deleted unless force=true`,
+            {
+              executionState: {
+                status: e.status,
+                statusDetails: e.statusDetails,
+                versionNumber: e.versionNumber,
+              },
+            },
+          );
+        }
+        if (!(await deleteExecution(tx, { ...input, status: e.status, versionNumber: e.versionNumber }))) {
+          throw new FleetJobsError('Conflict', 'the execution changed meanwhile; retry');
+        }
+        return {
+          changes: [
+            {
+              jobId: e.jobId,
+              thingName: e.thingName,
+              executionNumber: e.executionNumber,
+              status: e.status,
+              previousStatus: e.status,
+              deleted: true,
+            },
+          ],
+        };
+      },
+    }),
+  );
   deps.outboxWritten();
 }

@@ -22,7 +22,9 @@ import {
   type DeviceStatusChange,
   type ExecutionWithDocument,
 } from '../store/executions.js';
-import { afterExecutionsChanged, lockThings, type ExecutionChange } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
+import type { Queryable } from '../store/db.js';
+import type { ExecutionChange } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
 
 export interface StartNextInput {
@@ -97,86 +99,116 @@ function checkUpdate(
   };
 }
 
+interface BatchRead {
+  /** The executions the updates name, by thing. */
+  currents: Map<string, ExecutionWithDocument>;
+  /** The head of each thing that asks for its next execution. */
+  heads: Map<string, ExecutionWithDocument>;
+}
+
+/** The batch's read: the executions its writes apply to. Two statements, sent with the lock. */
+async function readBatch(tx: Queryable, writes: readonly DeviceWrite[]): Promise<BatchRead> {
+  const updates = writes.flatMap((w) => (w.kind === 'update' ? [w.input] : []));
+  const starts = writes.flatMap((w) => (w.kind === 'start-next' ? [w.thingName] : []));
+  const [currentRows, headRows] = await Promise.all([
+    selectExecutionsByKey(tx, updates),
+    selectHeadExecutions(tx, starts),
+  ]);
+  return {
+    currents: new Map(currentRows.map((r) => [r.thingName, r] as const)),
+    heads: new Map(headRows.map((r) => [r.thingName, r] as const)),
+  };
+}
+
 /**
- * One transaction for a batch of writes to distinct things: locks the things, reads what the writes apply to,
- * applies every accepted change in one guarded UPDATE and sends all of them through afterExecutionsChanged.
- * Returns each write's outcome, in order. Throws when the transaction fails as a whole.
+ * Each write checked on its own against what was read: its outcome (a rejection, or an answer without a change),
+ * or the change to apply, whose outcome is filled in once it is applied.
+ */
+function decideBatch(
+  writes: readonly DeviceWrite[],
+  { currents, heads }: BatchRead,
+): { out: Outcome[]; changeOf: (DeviceStatusChange | undefined)[] } {
+  const out: Outcome[] = [];
+  const changeOf: (DeviceStatusChange | undefined)[] = [];
+  for (const w of writes) {
+    let change: DeviceStatusChange | undefined;
+    if (w.kind === 'update') {
+      const checked = checkUpdate(w.input, currents.get(w.thingName));
+      if (checked instanceof FleetJobsError) out.push({ ok: false, error: checked });
+      else change = checked;
+    } else {
+      const head = heads.get(w.thingName);
+      // [SPEC 3] Nothing pending, or an IN_PROGRESS head: answered as it is, unchanged.
+      if (head === undefined || head.status !== 'QUEUED') out.push({ ok: true, row: head });
+      else {
+        change = {
+          thingName: w.thingName,
+          jobId: head.jobId,
+          executionNumber: head.executionNumber,
+          claim: true,
+          expectedVersion: head.versionNumber,
+          status: 'IN_PROGRESS',
+          statusDetails: w.input.statusDetails,
+          stepTimeoutInMinutes: w.input.stepTimeoutInMinutes,
+        };
+      }
+    }
+    // Its outcome is the updated row, filled in below.
+    if (change !== undefined) out.push({ ok: true, row: undefined });
+    changeOf.push(change);
+  }
+  return { out, changeOf };
+}
+
+/** One guarded UPDATE for every accepted change; fills in their outcomes and returns their ExecutionChanges. */
+async function applyBatch(
+  tx: Queryable,
+  writes: readonly DeviceWrite[],
+  read: BatchRead,
+  decided: { out: Outcome[]; changeOf: (DeviceStatusChange | undefined)[] },
+  now: Date,
+): Promise<{ outcomes: Outcome[]; changes: ExecutionChange[] }> {
+  const { out, changeOf } = decided;
+  const accepted = changeOf.filter((c): c is DeviceStatusChange => c !== undefined);
+  const updated = new Map(
+    (await updateExecutionsByDevice(tx, accepted, now)).map((r) => [r.thingName, r] as const),
+  );
+  const changes: ExecutionChange[] = [];
+  writes.forEach((w, i) => {
+    const change = changeOf[i];
+    if (change === undefined) return;
+    const row = updated.get(w.thingName);
+    // The thing lock makes every guard hold; a miss means a writer that skipped the lock.
+    if (row === undefined) throw new FleetJobsError('Internal', 'the execution changed while it was updated');
+    out[i] = { ok: true, row };
+    const previous = w.kind === 'update' ? read.currents.get(w.thingName) : read.heads.get(w.thingName);
+    changes.push({
+      jobId: row.jobId,
+      thingName: row.thingName,
+      executionNumber: row.executionNumber,
+      status: row.status,
+      previousStatus: (previous as ExecutionWithDocument).status,
+    });
+  });
+  return { outcomes: out, changes };
+}
+
+/**
+ * One transaction for a batch of writes to distinct things, through the write funnel in its four steps: lock
+ * the things, read what the writes apply to (sent with the lock), decide each write and apply every accepted
+ * change in one guarded UPDATE, then the after-change step for all of them. Returns each write's outcome, in
+ * order. Throws when the transaction fails as a whole.
  */
 async function runBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Promise<Outcome[]> {
   const now = deps.clock();
-  let changed = false;
-  const outcomes = await deps.db.transaction(async (tx) => {
-    const out: Outcome[] = [];
-    const updates = writes.flatMap((w) => (w.kind === 'update' ? [w.input] : []));
-    const starts = writes.flatMap((w) => (w.kind === 'start-next' ? [w.thingName] : []));
-    // Sent together (one round trip on PostgreSQL), run in order: each read's snapshot is taken after the locks.
-    const [, currentRows, headRows] = await Promise.all([
-      lockThings(
-        tx,
-        writes.map((w) => w.thingName),
-      ),
-      selectExecutionsByKey(tx, updates),
-      selectHeadExecutions(tx, starts),
-    ]);
-    const currents = new Map(currentRows.map((r) => [r.thingName, r] as const));
-    const heads = new Map(headRows.map((r) => [r.thingName, r] as const));
-
-    const changeOf: (DeviceStatusChange | undefined)[] = [];
-    for (const w of writes) {
-      let change: DeviceStatusChange | undefined;
-      if (w.kind === 'update') {
-        const checked = checkUpdate(w.input, currents.get(w.thingName));
-        if (checked instanceof FleetJobsError) out.push({ ok: false, error: checked });
-        else change = checked;
-      } else {
-        const head = heads.get(w.thingName);
-        // [SPEC 3] Nothing pending, or an IN_PROGRESS head: answered as it is, unchanged.
-        if (head === undefined || head.status !== 'QUEUED') out.push({ ok: true, row: head });
-        else {
-          change = {
-            thingName: w.thingName,
-            jobId: head.jobId,
-            executionNumber: head.executionNumber,
-            claim: true,
-            expectedVersion: head.versionNumber,
-            status: 'IN_PROGRESS',
-            statusDetails: w.input.statusDetails,
-            stepTimeoutInMinutes: w.input.stepTimeoutInMinutes,
-          };
-        }
-      }
-      // Its outcome is the updated row, filled in below.
-      if (change !== undefined) out.push({ ok: true, row: undefined });
-      changeOf.push(change);
-    }
-
-    const changes = changeOf.filter((c): c is DeviceStatusChange => c !== undefined);
-    const updated = new Map(
-      (await updateExecutionsByDevice(tx, changes, now)).map((r) => [r.thingName, r] as const),
-    );
-    const executionChanges: ExecutionChange[] = [];
-    writes.forEach((w, i) => {
-      const change = changeOf[i];
-      if (change === undefined) return;
-      const row = updated.get(w.thingName);
-      // The thing lock makes every guard hold; a miss means a writer that skipped the lock.
-      if (row === undefined)
-        throw new FleetJobsError('Internal', 'the execution changed while it was updated');
-      out[i] = { ok: true, row };
-      const previous = w.kind === 'update' ? currents.get(w.thingName) : heads.get(w.thingName);
-      executionChanges.push({
-        jobId: row.jobId,
-        thingName: row.thingName,
-        executionNumber: row.executionNumber,
-        status: row.status,
-        previousStatus: (previous as ExecutionWithDocument).status,
-      });
-    });
-    await afterExecutionsChanged(tx, executionChanges, now);
-    changed = executionChanges.length > 0;
-    return out;
-  });
-  if (changed) deps.outboxWritten();
+  const { outcomes, changes } = await deps.db.transaction((tx) =>
+    writeExecutions(tx, now, {
+      lock: writes.map((w) => w.thingName),
+      read: (tx) => readBatch(tx, writes),
+      change: (_locked, read) => applyBatch(tx, writes, read, decideBatch(writes, read), now),
+    }),
+  );
+  if (changes.length > 0) deps.outboxWritten();
   return outcomes;
 }
 

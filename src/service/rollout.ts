@@ -1,11 +1,7 @@
 import type { Queryable } from '../store/db.js';
 import { insertExecutionsForThings, selectJob } from '../store/jobs.js';
-import {
-  afterExecutionsChanged,
-  completeJobsIfDone,
-  lockThings,
-  type ExecutionChange,
-} from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
+import { completeJobsIfDone } from '../store/notifications.js';
 import {
   finishRollout,
   hasUnreleasedTargets,
@@ -15,7 +11,7 @@ import {
   selectThingsWithoutExecution,
   selectUnreleasedTargets,
 } from '../store/rollout.js';
-import type { JobRow } from '../store/rows.js';
+import type { ExecutionChange, JobRow } from '../store/rows.js';
 import type { JobStatus } from '../protocol/states.js';
 import { parseScheduleTime } from './job-validation.js';
 import { parseCron } from './cron.js';
@@ -162,22 +158,28 @@ export async function releaseStep(
   );
   if (allowed <= 0) return { changes: [], more: false };
   const names = await selectUnreleasedTargets(tx, jobId, allowed);
-  const locked = await lockThings(tx, names);
-  const job = await lockJob(tx, jobId);
-  if (job === undefined || job.status !== 'IN_PROGRESS' || !job.rolloutPending)
-    return { changes: [], more: false };
-  // A thing deleted since CreateJob cannot be locked: it is released without an execution.
-  await markTargetsReleased(tx, jobId, names, now);
-  const changes = await insertExecutionsForThings(
-    tx,
-    {
-      jobId,
-      thingNames: await selectThingsWithoutExecution(tx, jobId, locked),
-      queuedDeadline: queuedDeadline(job, now),
+  const { changes, rolling } = await writeExecutions(tx, now, {
+    lock: names,
+    change: async ({ thingNames: locked }) => {
+      const job = await lockJob(tx, jobId);
+      if (job === undefined || job.status !== 'IN_PROGRESS' || !job.rolloutPending) {
+        return { changes: [], rolling: false };
+      }
+      // A thing deleted since CreateJob cannot be locked: it is released without an execution.
+      await markTargetsReleased(tx, jobId, names, now);
+      const created = await insertExecutionsForThings(
+        tx,
+        {
+          jobId,
+          thingNames: await selectThingsWithoutExecution(tx, jobId, locked),
+          queuedDeadline: queuedDeadline(job, now),
+        },
+        now,
+      );
+      return { changes: created, rolling: true };
     },
-    now,
-  );
-  await afterExecutionsChanged(tx, changes, now);
+  });
+  if (!rolling) return { changes: [], more: false };
   if (!(await hasUnreleasedTargets(tx, jobId))) {
     await finishRollout(tx, jobId, now);
     await completeJobsIfDone(tx, [jobId], now);

@@ -1,6 +1,6 @@
 import { FleetJobsError } from '../protocol/errors.js';
 import { buildArn, parseTarget } from '../protocol/arns.js';
-import { afterExecutionsChanged, lockThings, type ExecutionChange } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
 import { insertExecutionsForThings, selectContinuousJobsTargeting } from '../store/jobs.js';
 import { removePendingExecutions } from '../store/executions-admin.js';
 import {
@@ -9,6 +9,7 @@ import {
   insertGroupMembers,
   insertThingGroup,
   lockThingGroups,
+  lockThings,
   selectGroupMemberNames,
   selectGroupMembersPage,
   selectOtherGroupNamesOfThing,
@@ -16,7 +17,7 @@ import {
   selectThingGroupsPage,
 } from '../store/things.js';
 import type { Queryable } from '../store/db.js';
-import type { ThingGroupRow } from '../store/rows.js';
+import type { ExecutionChange, ThingGroupRow } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
 import { queuedDeadlineFor } from './create-job.js';
 import { decodeToken, page, pageLimit } from './pagination.js';
@@ -157,10 +158,15 @@ export async function deleteThingGroup(
         );
       }
     }
-    const members = await lockThings(tx, await selectGroupMemberNames(tx, input.thingGroupName));
-    await deleteThingGroupRow(tx, input.thingGroupName);
-    const changes = await removeFromContinuousJobs(deps, tx, input.thingGroupName, members, now);
-    await afterExecutionsChanged(tx, changes, now);
+    const { changes } = await writeExecutions(tx, now, {
+      lock: async (tx) => ({
+        thingNames: await lockThings(tx, await selectGroupMemberNames(tx, input.thingGroupName)),
+      }),
+      change: async ({ thingNames: members }) => {
+        await deleteThingGroupRow(tx, input.thingGroupName);
+        return { changes: await removeFromContinuousJobs(deps, tx, input.thingGroupName, members, now) };
+      },
+    });
     return changes.length > 0;
   });
   if (changed) deps.outboxWritten();
@@ -199,13 +205,18 @@ export function resolveMembership(
   };
 }
 
-async function lockMembership(tx: Queryable, group: string, thing: string): Promise<void> {
+/** The funnel's lock step of a membership change: the group (shared), then the thing; both must exist. */
+async function lockMembership(
+  tx: Queryable,
+  group: string,
+  thing: string,
+): Promise<{ thingNames: string[] }> {
   if ((await lockThingGroups(tx, [group], 'share')).length === 0) {
     throw new FleetJobsError('ResourceNotFound', `thing group ${group} does not exist`);
   }
-  if ((await lockThings(tx, [thing])).length === 0) {
-    throw new FleetJobsError('ResourceNotFound', `thing ${thing} does not exist`);
-  }
+  const thingNames = await lockThings(tx, [thing]);
+  if (thingNames.length === 0) throw new FleetJobsError('ResourceNotFound', `thing ${thing} does not exist`);
+  return { thingNames };
 }
 
 /**
@@ -216,30 +227,43 @@ export async function addThingToThingGroup(deps: ServiceDeps, input: MembershipI
   const { group, thing } = resolveMembership(deps, input);
   const now = deps.clock();
   const changed = await deps.db.transaction(async (tx) => {
-    await lockMembership(tx, group, thing);
-    const added = await insertGroupMembers(tx, group, [thing], now);
-    if (added.length === 0) return false;
-    const jobs = await selectContinuousJobsTargeting(tx, [buildArn(deps.arn, 'thinggroup', group)]);
-    if (jobs.length === 0) return false;
-    const otherGroups = (await selectOtherGroupNamesOfThing(tx, thing, group)).map((g) =>
-      buildArn(deps.arn, 'thinggroup', g),
-    );
-    const thingArn = buildArn(deps.arn, 'thing', thing);
-    const changes: ExecutionChange[] = [];
-    for (const job of jobs) {
-      if (job.targets.some((t) => t === thingArn || otherGroups.includes(t))) continue;
-      changes.push(
-        ...(await insertExecutionsForThings(
-          tx,
-          { jobId: job.jobId, thingNames: [thing], queuedDeadline: queuedDeadlineFor(job, now) },
-          now,
-        )),
-      );
-    }
-    await afterExecutionsChanged(tx, changes, now);
+    const { changes } = await writeExecutions(tx, now, {
+      lock: (tx) => lockMembership(tx, group, thing),
+      change: async () => ({ changes: await executionsForNewMember(deps, tx, group, thing, now) }),
+    });
     return changes.length > 0;
   });
   if (changed) deps.outboxWritten();
+}
+
+/** The executions a new member of a group gets: one per CONTINUOUS job that targets the group and not it yet. */
+async function executionsForNewMember(
+  deps: ServiceDeps,
+  tx: Queryable,
+  group: string,
+  thing: string,
+  now: Date,
+): Promise<ExecutionChange[]> {
+  const added = await insertGroupMembers(tx, group, [thing], now);
+  if (added.length === 0) return [];
+  const jobs = await selectContinuousJobsTargeting(tx, [buildArn(deps.arn, 'thinggroup', group)]);
+  if (jobs.length === 0) return [];
+  const otherGroups = (await selectOtherGroupNamesOfThing(tx, thing, group)).map((g) =>
+    buildArn(deps.arn, 'thinggroup', g),
+  );
+  const thingArn = buildArn(deps.arn, 'thing', thing);
+  const changes: ExecutionChange[] = [];
+  for (const job of jobs) {
+    if (job.targets.some((t) => t === thingArn || otherGroups.includes(t))) continue;
+    changes.push(
+      ...(await insertExecutionsForThings(
+        tx,
+        { jobId: job.jobId, thingNames: [thing], queuedDeadline: queuedDeadlineFor(job, now) },
+        now,
+      )),
+    );
+  }
+  return changes;
 }
 
 /** RemoveThingFromThingGroup: the thing's pending executions of CONTINUOUS jobs it no longer reaches: REMOVED. */
@@ -247,10 +271,14 @@ export async function removeThingFromThingGroup(deps: ServiceDeps, input: Member
   const { group, thing } = resolveMembership(deps, input);
   const now = deps.clock();
   const changed = await deps.db.transaction(async (tx) => {
-    await lockMembership(tx, group, thing);
-    if (!(await deleteGroupMember(tx, group, thing))) return false;
-    const changes = await removeFromContinuousJobs(deps, tx, group, [thing], now);
-    await afterExecutionsChanged(tx, changes, now);
+    const { changes } = await writeExecutions(tx, now, {
+      lock: (tx) => lockMembership(tx, group, thing),
+      change: async () => ({
+        changes: (await deleteGroupMember(tx, group, thing))
+          ? await removeFromContinuousJobs(deps, tx, group, [thing], now)
+          : [],
+      }),
+    });
     return changes.length > 0;
   });
   if (changed) deps.outboxWritten();

@@ -1,6 +1,6 @@
 import { FleetJobsError } from '../protocol/errors.js';
 import { buildArn } from '../protocol/arns.js';
-import { afterExecutionsChanged, lockThings } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
 import { removePendingExecutions } from '../store/executions-admin.js';
 import { deleteThingRow, insertThing, selectThing, selectThingsPage } from '../store/things.js';
 import type { ThingRow } from '../store/rows.js';
@@ -93,7 +93,7 @@ export async function listThings(
 
 /**
  * DeleteThing: its pending executions become REMOVED ([SPEC 4]; notify / notify-next and job completion through
- * afterExecutionsChanged), then the thing and its memberships go, in one transaction. As AWS, deleting a thing
+ * the write funnel), then the thing and its memberships go, in one transaction. As AWS, deleting a thing
  * that does not exist succeeds; expectedVersion, when given, must match.
  */
 export async function deleteThing(
@@ -102,28 +102,33 @@ export async function deleteThing(
 ): Promise<void> {
   const now = deps.clock();
   const changed = await deps.db.transaction(async (tx) => {
-    const locked = await lockThings(tx, [input.thingName]);
-    if (locked.length === 0) return false;
-    if (input.expectedVersion !== undefined) {
-      const row = await selectThing(tx, input.thingName);
-      if (row && row.version !== input.expectedVersion) {
-        throw new FleetJobsError(
-          'VersionMismatch',
-          `thing ${input.thingName} is at version ${row.version}, not ${input.expectedVersion}`,
+    const { changes, found } = await writeExecutions(tx, now, {
+      lock: [input.thingName],
+      change: async ({ thingNames: locked }) => {
+        if (locked.length === 0) return { changes: [], found: false };
+        if (input.expectedVersion !== undefined) {
+          const row = await selectThing(tx, input.thingName);
+          if (row && row.version !== input.expectedVersion) {
+            throw new FleetJobsError(
+              'VersionMismatch',
+              `thing ${input.thingName} is at version ${row.version}, not ${input.expectedVersion}`,
+            );
+          }
+        }
+        const changes = await removePendingExecutions(
+          tx,
+          {
+            thingNames: locked,
+            jobIds: null,
+            thingArnPrefix: buildArn(deps.arn, 'thing', ''),
+            groupArnPrefix: buildArn(deps.arn, 'thinggroup', ''),
+          },
+          now,
         );
-      }
-    }
-    const changes = await removePendingExecutions(
-      tx,
-      {
-        thingNames: locked,
-        jobIds: null,
-        thingArnPrefix: buildArn(deps.arn, 'thing', ''),
-        groupArnPrefix: buildArn(deps.arn, 'thinggroup', ''),
+        return { changes, found: true };
       },
-      now,
-    );
-    await afterExecutionsChanged(tx, changes, now);
+    });
+    if (!found) return false;
     await deleteThingRow(tx, input.thingName);
     return changes.length > 0;
   });

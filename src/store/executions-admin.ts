@@ -1,13 +1,12 @@
 import type { Queryable } from './db.js';
-import { EXECUTION_COLUMNS, type ExecutionRow } from './rows.js';
-import type { ExecutionChange } from './notifications.js';
+import { EXECUTION_COLUMNS, type ExecutionRow, type ExecutionChange } from './rows.js';
 import type { ExecutionStatus } from '../protocol/states.js';
 
 /**
  * Control-plane execution queries and changes (operator API: lists, describe, cancel, delete, REMOVED). The
  * device-side claims and updates live in executions.ts. Every change here is a guarded UPDATE or DELETE
  * (status and version_number as read) on things the caller has locked (lockThings), bumps version_number by 1,
- * and returns ExecutionChange rows for afterExecutionsChanged.
+ * and returns ExecutionChange rows for the write funnel (funnel.ts).
  */
 
 export type ExecutionKey = { jobId: string; thingName: string; executionNumber: number };

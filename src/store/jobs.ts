@@ -1,7 +1,6 @@
 import type { Queryable } from './db.js';
 import { translatePgError } from './errors.js';
-import { JOB_COLUMNS, type JobRow, type TargetSelection } from './rows.js';
-import { lockThings, type ExecutionChange } from './notifications.js';
+import { JOB_COLUMNS, type ExecutionChange, type JobRow, type TargetSelection } from './rows.js';
 import type { JobStatus } from '../protocol/states.js';
 
 export interface NewJob {
@@ -139,26 +138,6 @@ export async function insertExecutionsForThings(
     status: 'QUEUED',
     previousStatus: null,
   }));
-}
-
-/** Locks and fans out to every thing the targets expand to. */
-export async function insertExecutionsForTargets(
-  tx: Queryable,
-  args: {
-    jobId: string;
-    thingNames: readonly string[];
-    groupNames: readonly string[];
-    queuedDeadline: Date | null;
-  },
-  now: Date,
-): Promise<ExecutionChange[]> {
-  const names = await selectTargetThingNames(tx, args.thingNames, args.groupNames);
-  const locked = await lockThings(tx, names);
-  return insertExecutionsForThings(
-    tx,
-    { jobId: args.jobId, thingNames: locked, queuedDeadline: args.queuedDeadline },
-    now,
-  );
 }
 
 export interface JobProcessDetails {

@@ -1,30 +1,9 @@
 import type { Queryable } from './db.js';
 import { LIMITS } from '../protocol/limits.js';
-import { isPending, type ExecutionStatus } from '../protocol/states.js';
-import {
-  completeBareEvents,
-  insertBareExecutionEvents,
-  insertExecutionEvents,
-  insertJobEvents,
-  type ExecutionEventKey,
-  type ExecutionEventOperation,
-} from './events.js';
-import { PENDING_RETRIES_SQL, queueRetries } from './retries.js';
-import { advanceFanout, insertFanout, lockFanoutChunk } from './outbox.js';
-
-/** One execution whose status was just set (or which was just created, previousStatus null). */
-export interface ExecutionChange {
-  jobId: string;
-  thingName: string;
-  executionNumber: number;
-  status: ExecutionStatus;
-  previousStatus: ExecutionStatus | null;
-  /**
-   * The execution was deleted (DeleteJob, DeleteJobExecution): status and previousStatus are the status it had,
-   * and it no longer counts as pending.
-   */
-  deleted?: boolean;
-}
+import { completeBareEvents, insertJobEvents } from './events.js';
+import { PENDING_RETRIES_SQL } from './retries.js';
+import { advanceFanout, lockFanoutChunk } from './outbox.js';
+import { lockThings } from './things.js';
 
 /** SQL for the data-plane JobExecutionSummary of alias e (integer epoch seconds, startedAt only once started). */
 export const SUMMARY_SQL = `jsonb_strip_nulls(jsonb_build_object(
@@ -37,20 +16,6 @@ export const SUMMARY_SQL = `jsonb_strip_nulls(jsonb_build_object(
 
 /** [SPEC 3] The head ordering: IN_PROGRESS before QUEUED, then queuedAt, then the monotonic sequence. */
 export const HEAD_ORDER_SQL = `(e.status <> 'IN_PROGRESS'), e.queued_at, e.seq`;
-
-/**
- * Takes the row lock of each thing, in name order. Every transaction that changes a thing's executions takes
- * it first, so per-thing changes serialize (two start-next of one thing never claim two heads) and the head
- * comparison below always sees the committed state of every other writer.
- */
-export async function lockThings(tx: Queryable, thingNames: readonly string[]): Promise<string[]> {
-  if (thingNames.length === 0) return [];
-  const rows = await tx.query<{ thingName: string }>(
-    `SELECT thing_name FROM things WHERE thing_name = ANY($1::text[]) ORDER BY thing_name FOR UPDATE`,
-    [thingNames],
-  );
-  return rows.map((r) => r.thingName);
-}
 
 /**
  * notify rows for things whose pending set gained or lost a member, payload as of this transaction, in one
@@ -169,15 +134,6 @@ export async function selectJobsReadyToComplete(db: Queryable, limit: number): P
 }
 
 /**
- * A change that touches more things than this defers their notify and notify-next rows to one `fanout` outbox
- * row (insertFanout), expanded after commit by the dispatcher, and writes its execution events bare
- * (insertBareExecutionEvents). Writing 100,000 notify payloads, 100,000 notify-next rows, 100,000 things
- * updates and the event payloads inside a CreateJob or a timeout batch took most of its time; a device request
- * (or a micro-batch of them, a few hundred at most) stays far below and notifies inline.
- */
-export const FANOUT_THRESHOLD = 1_000;
-
-/**
  * Expands the next chunk (up to `size` things of each list) of the oldest fanout row into notify and
  * notify-next rows, and completes up to `size` bare events, in the caller's transaction; the fanout row records
  * the chunk as expanded. The chunk's things are locked in name order first, like every writer locks them, so
@@ -194,57 +150,4 @@ export async function expandFanoutChunk(tx: Queryable, size: number, now: Date):
   }
   const events = await completeBareEvents(tx, size, now);
   return chunk !== undefined || events > 0;
-}
-
-/**
- * The one funnel every execution change goes through, in the transaction that made it (things already
- * locked): notify for pending-set membership changes, notify-next for head changes (deferred to a fanout row
- * above FANOUT_THRESHOLD things), rollup of jobs whose last execution ended. Returns the jobs it completed.
- */
-export async function afterExecutionsChanged(
-  tx: Queryable,
-  changes: readonly ExecutionChange[],
-  now: Date,
-): Promise<{ completedJobIds: string[] }> {
-  if (changes.length === 0) return { completedJobIds: [] };
-  const membership = new Set<string>();
-  const touched = new Set<string>();
-  const endedJobs = new Set<string>();
-  const events: ExecutionEventKey[] = [];
-  const ended: ExecutionChange[] = [];
-  for (const c of changes) {
-    touched.add(c.thingName);
-    const wasPending = c.previousStatus !== null && isPending(c.previousStatus);
-    const nowPending = !c.deleted && isPending(c.status);
-    if (wasPending !== nowPending) membership.add(c.thingName);
-    if (!nowPending) endedJobs.add(c.jobId);
-    // [SPEC 6] An execution event when an execution ends or is deleted.
-    if (c.deleted) events.push({ ...c, operation: 'deleted' });
-    else if (wasPending && !nowPending) {
-      events.push({ ...c, operation: c.status.toLowerCase() as ExecutionEventOperation });
-      ended.push(c);
-    }
-  }
-  // Statements that do not read each other's writes are sent together (one round trip on PostgreSQL); the
-  // server still runs them in the order written. Retries only add things: a change above the threshold stays so.
-  const [, retries] = await Promise.all([
-    touched.size > FANOUT_THRESHOLD
-      ? insertBareExecutionEvents(tx, events, now)
-      : insertExecutionEvents(tx, events, now),
-    // [SPEC 4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
-    queueRetries(tx, ended, now),
-  ]);
-  for (const r of retries) {
-    touched.add(r.thingName);
-    membership.add(r.thingName);
-  }
-  const [, , completedJobIds] = await Promise.all([
-    touched.size > FANOUT_THRESHOLD
-      ? insertFanout(tx, { notifyThings: [...membership].sort(), notifyNextThings: [...touched].sort() }, now)
-      : insertNotifyForThings(tx, [...membership], now),
-    touched.size > FANOUT_THRESHOLD ? undefined : insertNotifyNextForThings(tx, [...touched], now),
-    // The rollup reads only executions and retries, written above.
-    completeJobsIfDone(tx, [...endedJobs], now),
-  ]);
-  return { completedJobIds };
 }

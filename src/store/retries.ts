@@ -1,6 +1,5 @@
 import type { Queryable } from './db.js';
-import type { ExecutionChange } from './notifications.js';
-import type { RetryConfig } from './rows.js';
+import type { RetryConfig, ExecutionChange } from './rows.js';
 import { LIMITS } from '../protocol/limits.js';
 
 /** A retry to create: the next execution of a job on a thing, with its retryAttempt. */
@@ -150,7 +149,7 @@ async function selectJobsWithRetries(tx: Queryable, jobIds: readonly string[]): 
 
 /**
  * Decides the retries for a set of execution changes: immediate ones are created here (returned as changes),
- * delayed ones recorded for the retry worker. Called from afterExecutionsChanged, things locked.
+ * delayed ones recorded for the retry worker. Called by the write funnel (funnel.ts), things locked.
  */
 export async function queueRetries(
   tx: Queryable,

@@ -21,6 +21,23 @@ export interface ThingGroupRow {
 
 export type TargetSelection = 'SNAPSHOT' | 'CONTINUOUS';
 
+/**
+ * One execution whose status was just set (or which was just created, previousStatus null), as a guarded change
+ * returns it to the write funnel (funnel.ts).
+ */
+export interface ExecutionChange {
+  jobId: string;
+  thingName: string;
+  executionNumber: number;
+  status: ExecutionStatus;
+  previousStatus: ExecutionStatus | null;
+  /**
+   * The execution was deleted (DeleteJob, DeleteJobExecution): status and previousStatus are the status it had,
+   * and it no longer counts as pending.
+   */
+  deleted?: boolean;
+}
+
 export interface JobRow {
   jobId: string;
   status: JobStatus;

@@ -1,5 +1,5 @@
 import type { Queryable } from './db.js';
-import type { ExecutionChange } from './notifications.js';
+import type { ExecutionChange } from './rows.js';
 import type { ExecutionStatus } from '../protocol/states.js';
 
 /** Advisory lock keys, one per sweep, so that one instance at a time runs each sweep. */

@@ -143,6 +143,21 @@ export async function selectThingGroupsPage(
 }
 
 /**
+ * Takes the row lock of each thing, in name order; returns the things that exist. Every transaction that changes
+ * a thing's executions takes it first (the write funnel, funnel.ts), so per-thing changes serialize (two
+ * start-next of one thing never claim two heads) and the notifications' head comparison always sees the
+ * committed state of every other writer.
+ */
+export async function lockThings(tx: Queryable, thingNames: readonly string[]): Promise<string[]> {
+  if (thingNames.length === 0) return [];
+  const rows = await tx.query<{ thingName: string }>(
+    `SELECT thing_name FROM things WHERE thing_name = ANY($1::text[]) ORDER BY thing_name FOR UPDATE`,
+    [thingNames],
+  );
+  return rows.map((r) => r.thingName);
+}
+
+/**
  * Locks thing groups, in name order, and returns those that exist. Membership changes take a share lock,
  * CreateJob and AssociateTargetsWithJob of a CONTINUOUS job an exclusive one before expanding the groups: a thing
  * joining a group at that moment then either is expanded by the job or sees the committed job and gets its

@@ -1,5 +1,5 @@
 /**
- * Events worker: gives committed events (job and execution events written by afterExecutionsChanged and the
+ * Events worker: gives committed events (job and execution events written by the write funnel and the
  * job services) their public sequence numbers, in commit order, for GET /events; and deletes events older than
  * the retention period. One instance sequences at a time (advisory lock): a batch is numbered and committed
  * before the next is numbered, so a consumer resuming after seq N never misses a row.

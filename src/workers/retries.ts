@@ -2,11 +2,12 @@
  * Retry worker (jobExecutionsRetryConfig with the retryDelaySeconds extension): when a delayed retry of a
  * FAILED / TIMED_OUT execution is due, creates it as a new QUEUED execution (next executionNumber,
  * retryAttempt + 1, version 1) and notifies the device. Retries without a delay are created by
- * afterExecutionsChanged in the transaction of the failure; this worker only handles the delayed ones. The
+ * the write funnel (src/store/funnel.ts) in the transaction of the failure; this worker only handles the delayed ones. The
  * retry row is deleted in the transaction that creates the execution, so each retry happens once.
  */
 import type { ServiceDeps } from '../service/deps.js';
-import { afterExecutionsChanged, completeJobsIfDone, lockThings } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
+import { completeJobsIfDone } from '../store/notifications.js';
 import { deleteDueRetries, insertRetryExecutions, selectDueRetries } from '../store/retries.js';
 import { tryWorkerLock, WORKER_LOCKS } from '../store/sweeps.js';
 import { createLoop, drainBatches, type Worker } from './loop.js';
@@ -24,14 +25,19 @@ export function createRetryWorker(deps: ServiceDeps, options: RetryWorkerOptions
       if (!(await tryWorkerLock(tx, WORKER_LOCKS.retries))) return null;
       const selected = await selectDueRetries(tx, now, batchSize);
       if (selected.length === 0) return { taken: 0, changed: 0 };
-      const locked = new Set(await lockThings(tx, [...new Set(selected.map((d) => d.thingName))]));
-      const due = await deleteDueRetries(tx, selected, now);
-      const changes = await insertRetryExecutions(
-        tx,
-        due.filter((d) => locked.has(d.thingName)),
-        now,
-      );
-      await afterExecutionsChanged(tx, changes, now);
+      const { changes, due } = await writeExecutions(tx, now, {
+        lock: [...new Set(selected.map((d) => d.thingName))],
+        change: async ({ thingNames }) => {
+          const locked = new Set(thingNames);
+          const due = await deleteDueRetries(tx, selected, now);
+          const changes = await insertRetryExecutions(
+            tx,
+            due.filter((d) => locked.has(d.thingName)),
+            now,
+          );
+          return { changes, due };
+        },
+      });
       // A retry that could not be created (job canceled, thing deleted) may have been all a job waited for.
       await completeJobsIfDone(tx, [...new Set(due.map((d) => d.jobId))], now);
       return { taken: selected.length, changed: changes.length };

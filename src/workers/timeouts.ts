@@ -2,12 +2,12 @@
  * Timeout worker ([SPEC 4] timers): moves QUEUED executions past their queued deadline
  * (timeoutConfig.queuedTimeoutInMinutes) and IN_PROGRESS executions past their in-progress or step deadline to
  * TIMED_OUT, version + 1, every tick. Each batch is one transaction: things locked in name order, one guarded
- * UPDATE, then afterExecutionsChanged (notify / notify-next, timed_out events, retries, job rollup). Batches are
+ * UPDATE, then the write funnel's after-change step (notify / notify-next, timed_out events, retries, job rollup). Batches are
  * bounded so a device whose thing is in a batch waits at most one batch; one instance sweeps at a time
  * (advisory lock), and the guard makes a second sweep of the same row a no-op anyway.
  */
 import type { ServiceDeps } from '../service/deps.js';
-import { lockThings, afterExecutionsChanged } from '../store/notifications.js';
+import { writeExecutions } from '../store/funnel.js';
 import { selectOverdueExecutions, timeOutExecutions, tryWorkerLock, WORKER_LOCKS } from '../store/sweeps.js';
 import { createLoop, drainBatches, type Worker } from './loop.js';
 
@@ -29,9 +29,10 @@ export function createTimeoutWorker(deps: ServiceDeps, options: TimeoutWorkerOpt
       if (!(await tryWorkerLock(tx, WORKER_LOCKS.timeouts))) return null;
       const due = await selectOverdueExecutions(tx, now, batchSize);
       if (due.length === 0) return { taken: 0, changed: 0 };
-      await lockThings(tx, [...new Set(due.map((d) => d.thingName))].sort());
-      const changes = await timeOutExecutions(tx, due, now);
-      await afterExecutionsChanged(tx, changes, now);
+      const { changes } = await writeExecutions(tx, now, {
+        lock: [...new Set(due.map((d) => d.thingName))].sort(),
+        change: async () => ({ changes: await timeOutExecutions(tx, due, now) }),
+      });
       return { taken: due.length, changed: changes.length };
     });
 

@@ -8,7 +8,7 @@ import { minutes, workerDeps } from '../helpers/workers.js';
 import type { FleetJobs } from '../../src/app.js';
 import { createPostgresDb, type Db, type Queryable } from '../../src/store/db.js';
 import { insertGroupMembers, insertThingGroup, insertThings } from '../../src/store/things.js';
-import { FANOUT_THRESHOLD } from '../../src/store/notifications.js';
+import { FANOUT_THRESHOLD } from '../../src/store/funnel.js';
 import { createJob } from '../../src/service/create-job.js';
 import { createTopicScheme } from '../../src/protocol/topics.js';
 import { createOutboxDispatcher } from '../../src/workers/outbox-dispatcher.js';
