@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { ValidateFunction } from 'ajv';
 import { ERRORS, isFleetJobsError, type MqttErrorCode } from '../protocol/errors.js';
 import { LIMITS } from '../protocol/limits.js';
@@ -6,6 +5,7 @@ import { describeValidationError, epochSeconds, validators } from '../protocol/m
 import type { Operation } from '../protocol/topics.js';
 import type { ServiceDeps } from '../service/deps.js';
 import type { DeviceRequestOutcome } from '../service/metrics.js';
+import { createRateLimiter, type RateLimit } from '../service/token-bucket.js';
 import { handleDescribe } from './describe-execution.js';
 import { handleGetPending } from './get-pending-executions.js';
 import type { DeviceHandler } from './handler.js';
@@ -36,12 +36,7 @@ export interface DeviceRouter {
   isReplyTopic(topic: string): boolean;
 }
 
-export interface RateLimit {
-  /** Sustained requests per second per thing. */
-  perSecond: number;
-  /** Requests a thing may send at once before the sustained rate applies. */
-  burst: number;
-}
+export type { RateLimit } from '../service/token-bucket.js';
 
 /** [SPEC 8] Generous enough for a device that pipelines requests; abuse gets RequestThrottled. */
 export const DEFAULT_DEVICE_RATE_LIMIT: RateLimit = {
@@ -72,34 +67,6 @@ class RequestError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Token bucket per thing; full buckets are dropped when the table grows, so idle things cost nothing. */
-function createRateLimiter(limit: RateLimit): (thingName: string) => boolean {
-  const buckets = new Map<string, { tokens: number; at: number }>();
-  const refill = (b: { tokens: number; at: number }, now: number) => {
-    b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
-    b.at = now;
-  };
-  return (thingName) => {
-    const now = performance.now();
-    let b = buckets.get(thingName);
-    if (b === undefined) {
-      if (buckets.size >= 10_000) {
-        for (const [name, other] of buckets) {
-          refill(other, now);
-          if (other.tokens >= limit.burst) buckets.delete(name);
-        }
-      }
-      b = { tokens: limit.burst, at: now };
-      buckets.set(thingName, b);
-    } else {
-      refill(b, now);
-    }
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  };
 }
 
 function parsePayload(payload: Buffer): Record<string, unknown> {
@@ -133,7 +100,8 @@ function parsePayload(payload: Buffer): Record<string, unknown> {
  */
 export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: RateLimit } = {}): DeviceRouter {
   const { topics, log } = deps;
-  const allow = createRateLimiter(options.rateLimit ?? DEFAULT_DEVICE_RATE_LIMIT);
+  // A token bucket per thing.
+  const limiter = createRateLimiter(options.rateLimit ?? DEFAULT_DEVICE_RATE_LIMIT);
 
   const encode = (topic: string, body: object): DeviceReply => ({
     topic,
@@ -178,7 +146,8 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
       try {
         const body = parsePayload(payload);
         if (typeof body.clientToken === 'string') clientToken = body.clientToken;
-        if (!allow(parsed.thingName)) throw new RequestError('RequestThrottled', ERRORS.Throttled.message);
+        if (!limiter.take(parsed.thingName))
+          throw new RequestError('RequestThrottled', ERRORS.Throttled.message);
         const { handler, validate } = HANDLERS[operation];
         if (!validate(body))
           throw new RequestError('InvalidRequest', describeValidationError(validate.errors));

@@ -49,9 +49,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     mode: deps.auth?.mode ?? 'off',
     resolver: deps.auth?.operatorKeys,
     clock: deps.clock,
-    ...(deps.auth?.rateLimit
-      ? { rateLimit: { ratePerSecond: deps.auth.rateLimit.perSecond, burst: deps.auth.rateLimit.burst } }
-      : {}),
+    ...(deps.auth?.rateLimit ? { rateLimit: deps.auth.rateLimit } : {}),
   });
   await app.register(swagger, {
     openapi: {

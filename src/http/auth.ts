@@ -77,7 +77,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   const skew = (options.maxClockSkewSeconds ?? LIMITS.SIGV4_MAX_CLOCK_SKEW_SECONDS) * 1000;
   const limiter = createRateLimiter(
     options.rateLimit ?? {
-      ratePerSecond: LIMITS.OPERATOR_REQUESTS_PER_SECOND,
+      perSecond: LIMITS.OPERATOR_REQUESTS_PER_SECOND,
       burst: LIMITS.OPERATOR_REQUEST_BURST,
     },
   );

@@ -93,14 +93,20 @@ export function deviceTransition(from: ExecutionStatus, to: string): TransitionV
   return { ok: true };
 }
 
-/** Statuses the service itself moves executions into, with the statuses each may start from. */
-export const SERVICE_TRANSITIONS = {
-  CANCELED: ['QUEUED', 'IN_PROGRESS'],
-  TIMED_OUT: ['QUEUED', 'IN_PROGRESS'],
-  REMOVED: ['QUEUED', 'IN_PROGRESS'],
-} as const satisfies Record<string, readonly ExecutionStatus[]>;
-
-/** Ordering rank of a pending status in head computation: IN_PROGRESS first. */
-export function headRank(status: ExecutionStatus): number {
-  return status === 'IN_PROGRESS' ? 0 : 1;
-}
+/**
+ * The jobProcessDetails counter of each status (things whose latest execution has it), in AWS's order. The SQL
+ * that counts (src/store/states-sql.ts), the CLI and the dashboard are generated from this table.
+ */
+export const STATUS_COUNTERS = {
+  CANCELED: 'numberOfCanceledThings',
+  SUCCEEDED: 'numberOfSucceededThings',
+  FAILED: 'numberOfFailedThings',
+  REJECTED: 'numberOfRejectedThings',
+  QUEUED: 'numberOfQueuedThings',
+  IN_PROGRESS: 'numberOfInProgressThings',
+  REMOVED: 'numberOfRemovedThings',
+  TIMED_OUT: 'numberOfTimedOutThings',
+} as const satisfies Record<ExecutionStatus, string>;
+export type StatusCounter = (typeof STATUS_COUNTERS)[ExecutionStatus];
+/** The eight jobProcessDetails counters. */
+export type StatusCounts = Record<StatusCounter, number>;

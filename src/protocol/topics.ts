@@ -137,6 +137,3 @@ export const EVENTS_ROOT = '$aws/events';
 export function jobEventTopic(jobId: string, event: string): string {
   return `${EVENTS_ROOT}/job/${jobId}/${event}`;
 }
-export function jobExecutionEventTopic(jobId: string, event: string): string {
-  return `${EVENTS_ROOT}/jobExecution/${jobId}/${event}`;
-}

@@ -102,7 +102,7 @@ export interface DeviceAuthenticator {
 }
 
 /** Failed logins a thing may make before it must wait: each costs an scrypt hash (~50 ms of a core). */
-export const DEFAULT_AUTH_FAILURE_LIMIT: RateLimit = { ratePerSecond: 0.2, burst: 10 };
+export const DEFAULT_AUTH_FAILURE_LIMIT: RateLimit = { perSecond: 0.2, burst: 10 };
 const MAX_CACHED = 200_000;
 
 /**

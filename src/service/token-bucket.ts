@@ -1,10 +1,13 @@
 /**
- * Keyed token buckets: each key (a thing name, an operator key id) may spend `burst` requests at once and earns
- * `ratePerSecond` back. In memory and per process: with several instances behind a shared subscription each
+ * Keyed token buckets, the one rate limiter of the service (device requests over MQTT and HTTPS, operator
+ * requests, failed device logins): each key (a thing name, an operator key id) may spend `burst` requests at
+ * once and earns `perSecond` back. In memory and per process: with several instances behind a shared subscription each
  * enforces its own share, which bounds the total at instances × rate.
  */
 export interface RateLimit {
-  ratePerSecond: number;
+  /** Sustained requests per second per key. */
+  perSecond: number;
+  /** Requests a key may send at once before the sustained rate applies. */
   burst: number;
 }
 
@@ -36,13 +39,13 @@ export function createRateLimiter(
       buckets.set(key, b);
       return b;
     }
-    b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond);
+    b.tokens = Math.min(limit.burst, b.tokens + ((now - b.at) / 1000) * limit.perSecond);
     b.at = now;
     return b;
   };
   const prune = (now: number) => {
     for (const [key, b] of buckets) {
-      if (b.tokens + ((now - b.at) / 1000) * limit.ratePerSecond >= limit.burst) buckets.delete(key);
+      if (b.tokens + ((now - b.at) / 1000) * limit.perSecond >= limit.burst) buckets.delete(key);
     }
     // Every bucket is busy: forget the oldest half rather than grow without bound.
     if (buckets.size >= MAX_BUCKETS) {
@@ -62,7 +65,7 @@ export function createRateLimiter(
     },
     retryAfterSeconds(key) {
       const b = refill(key, clock());
-      return b.tokens >= 1 ? 0 : Math.ceil((1 - b.tokens) / limit.ratePerSecond);
+      return b.tokens >= 1 ? 0 : Math.ceil((1 - b.tokens) / limit.perSecond);
     },
   };
 }

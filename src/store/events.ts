@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { statusCountsSql } from './states-sql.js';
 import type { ArnContext } from '../protocol/arns.js';
 import { EVENTS_ROOT } from '../protocol/topics.js';
 
@@ -28,15 +29,7 @@ export interface ExecutionEventKey {
 const EPOCH = (col: string) => `floor(extract(epoch FROM ${col}))::bigint`;
 
 /** The latest execution of each thing of job j, counted by status: jobProcessDetails in SQL. */
-export const PROCESS_DETAILS_SQL = `(SELECT jsonb_build_object(
-    'numberOfCanceledThings', count(*) FILTER (WHERE l.status = 'CANCELED'),
-    'numberOfSucceededThings', count(*) FILTER (WHERE l.status = 'SUCCEEDED'),
-    'numberOfFailedThings', count(*) FILTER (WHERE l.status = 'FAILED'),
-    'numberOfRejectedThings', count(*) FILTER (WHERE l.status = 'REJECTED'),
-    'numberOfQueuedThings', count(*) FILTER (WHERE l.status = 'QUEUED'),
-    'numberOfInProgressThings', count(*) FILTER (WHERE l.status = 'IN_PROGRESS'),
-    'numberOfRemovedThings', count(*) FILTER (WHERE l.status = 'REMOVED'),
-    'numberOfTimedOutThings', count(*) FILTER (WHERE l.status = 'TIMED_OUT'))
+export const PROCESS_DETAILS_SQL = `(SELECT ${statusCountsSql('l.status')}
   FROM (SELECT DISTINCT ON (x.thing_name) x.status FROM job_executions x
         WHERE x.job_id = j.job_id ORDER BY x.thing_name, x.execution_number DESC) l)`;
 

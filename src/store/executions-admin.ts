@@ -1,6 +1,6 @@
 import type { Queryable } from './db.js';
 import { EXECUTION_COLUMNS, type ExecutionRow, type ExecutionChange } from './rows.js';
-import type { ExecutionStatus } from '../protocol/states.js';
+import { PENDING_STATUSES, type ExecutionStatus } from '../protocol/states.js';
 
 /**
  * Control-plane execution queries and changes (operator API: lists, describe, cancel, delete, REMOVED). The
@@ -172,7 +172,7 @@ export async function removePendingExecutions(
   if (args.thingNames.length === 0 || args.jobIds?.length === 0) return [];
   const changes: ExecutionChange[] = [];
   // One statement per status it leaves, each guarded by it (see cancelExecutionsOfJob on self-joins).
-  for (const fromStatus of ['QUEUED', 'IN_PROGRESS'] as const) {
+  for (const fromStatus of PENDING_STATUSES) {
     const rows = await tx.query<{ jobId: string; thingName: string; executionNumber: number }>(
       `UPDATE job_executions e
        SET status = 'REMOVED', version_number = e.version_number + 1, last_updated_at = $5

@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { PENDING_SQL } from './states-sql.js';
 import { HEAD_ORDER_SQL } from './notifications.js';
 import { EXECUTION_COLUMNS, type ExecutionRow } from './rows.js';
 import { LIMITS } from '../protocol/limits.js';
@@ -17,7 +18,7 @@ const E_COLUMNS = EXECUTION_COLUMNS.split(',')
 export async function selectPendingExecutions(db: Queryable, thingName: string): Promise<ExecutionRow[]> {
   return db.query<ExecutionRow>(
     `SELECT ${E_COLUMNS} FROM job_executions e
-     WHERE e.thing_name = $1 AND e.status IN ('QUEUED', 'IN_PROGRESS')
+     WHERE e.thing_name = $1 AND e.status IN (${PENDING_SQL})
      ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}`,
     [thingName],
   );
@@ -31,7 +32,7 @@ export async function selectHeadExecution(
   const rows = await db.query<ExecutionWithDocument>(
     `SELECT ${E_COLUMNS}, j.document AS job_document
      FROM job_executions e JOIN jobs j ON j.job_id = e.job_id
-     WHERE e.thing_name = $1 AND e.status IN ('QUEUED', 'IN_PROGRESS')
+     WHERE e.thing_name = $1 AND e.status IN (${PENDING_SQL})
      ORDER BY ${HEAD_ORDER_SQL} LIMIT 1`,
     [thingName],
   );
@@ -68,7 +69,7 @@ export async function selectHeadExecutions(
      CROSS JOIN LATERAL (
        SELECT ${E_COLUMNS}, j.document AS job_document
        FROM job_executions e JOIN jobs j ON j.job_id = e.job_id
-       WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+       WHERE e.thing_name = t.thing_name AND e.status IN (${PENDING_SQL})
        ORDER BY ${HEAD_ORDER_SQL} LIMIT 1) h`,
     [thingNames],
   );

@@ -1,7 +1,8 @@
 import type { Queryable } from './db.js';
+import { PENDING_SQL } from './states-sql.js';
 import { translatePgError } from './errors.js';
 import { JOB_COLUMNS, type ExecutionChange, type JobRow, type TargetSelection } from './rows.js';
-import type { JobStatus } from '../protocol/states.js';
+import { STATUS_COUNTERS, type JobStatus, type StatusCounts } from '../protocol/states.js';
 
 export interface NewJob {
   jobId: string;
@@ -127,7 +128,7 @@ export async function insertExecutionsForThings(
        'QUEUED', $3, $3, $4
      FROM (SELECT DISTINCT unnest($2::text[]) AS thing_name ORDER BY 1) n
      WHERE NOT EXISTS (SELECT 1 FROM job_executions p WHERE p.job_id = $1 AND p.thing_name = n.thing_name
-                         AND p.status IN ('QUEUED', 'IN_PROGRESS'))
+                         AND p.status IN (${PENDING_SQL}))
      RETURNING thing_name, execution_number`,
     [args.jobId, args.thingNames, now, args.queuedDeadline],
   );
@@ -140,16 +141,8 @@ export async function insertExecutionsForThings(
   }));
 }
 
-export interface JobProcessDetails {
+export interface JobProcessDetails extends StatusCounts {
   processingTargets?: string[];
-  numberOfCanceledThings: number;
-  numberOfSucceededThings: number;
-  numberOfFailedThings: number;
-  numberOfRejectedThings: number;
-  numberOfQueuedThings: number;
-  numberOfInProgressThings: number;
-  numberOfRemovedThings: number;
-  numberOfTimedOutThings: number;
 }
 
 /** Exact counters, from the latest execution of each thing (a retry replaces the attempt before it). */
@@ -161,17 +154,10 @@ export async function countThingsByStatus(db: Queryable, jobId: string): Promise
      GROUP BY status`,
     [jobId],
   );
-  const n = (s: string) => rows.find((r) => r.status === s)?.n ?? 0;
-  return {
-    numberOfCanceledThings: n('CANCELED'),
-    numberOfSucceededThings: n('SUCCEEDED'),
-    numberOfFailedThings: n('FAILED'),
-    numberOfRejectedThings: n('REJECTED'),
-    numberOfQueuedThings: n('QUEUED'),
-    numberOfInProgressThings: n('IN_PROGRESS'),
-    numberOfRemovedThings: n('REMOVED'),
-    numberOfTimedOutThings: n('TIMED_OUT'),
-  };
+  const n = new Map(rows.map((r) => [r.status, r.n]));
+  return Object.fromEntries(
+    Object.entries(STATUS_COUNTERS).map(([status, counter]) => [counter, n.get(status) ?? 0]),
+  ) as StatusCounts;
 }
 
 export interface JobListFilter {

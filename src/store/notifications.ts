@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { PENDING_SQL } from './states-sql.js';
 import { LIMITS } from '../protocol/limits.js';
 import { completeBareEvents, insertJobEvents } from './events.js';
 import { PENDING_RETRIES_SQL } from './retries.js';
@@ -37,7 +38,7 @@ export async function insertNotifyForThings(
               e.ord
        FROM t CROSS JOIN LATERAL (
          SELECT e.*, row_number() OVER (ORDER BY ${HEAD_ORDER_SQL}) AS ord FROM job_executions e
-         WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+         WHERE e.thing_name = t.thing_name AND e.status IN (${PENDING_SQL})
          ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}) e
      ),
      lists AS (SELECT thing_name, list, jsonb_agg(summary ORDER BY ord) AS items FROM top GROUP BY thing_name, list),
@@ -70,7 +71,7 @@ export async function insertNotifyNextForThings(
        FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t
        LEFT JOIN LATERAL (
          SELECT e.job_id, e.execution_number FROM job_executions e
-         WHERE e.thing_name = t.thing_name AND e.status IN ('QUEUED', 'IN_PROGRESS')
+         WHERE e.thing_name = t.thing_name AND e.status IN (${PENDING_SQL})
          ORDER BY ${HEAD_ORDER_SQL} LIMIT 1) h ON true
      ), changed AS (
        UPDATE things th
@@ -89,7 +90,7 @@ export async function insertNotifyNextForThings(
 
 /** A SNAPSHOT job j whose rollout is done, with no pending execution and no retry waiting: ready to complete. */
 const JOB_DONE_SQL = `j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT' AND NOT j.rollout_pending
-  AND NOT EXISTS (SELECT 1 FROM job_executions e WHERE e.job_id = j.job_id AND e.status IN ('QUEUED', 'IN_PROGRESS'))
+  AND NOT EXISTS (SELECT 1 FROM job_executions e WHERE e.job_id = j.job_id AND e.status IN (${PENDING_SQL}))
   AND NOT ${PENDING_RETRIES_SQL}`;
 
 /**

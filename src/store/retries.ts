@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { PENDING_SQL } from './states-sql.js';
 import type { RetryConfig, ExecutionChange } from './rows.js';
 import { LIMITS } from '../protocol/limits.js';
 
@@ -105,7 +106,7 @@ export async function insertRetryExecutions(
      JOIN jobs j ON j.job_id = k.job_id
      WHERE j.status = 'IN_PROGRESS'
        AND NOT EXISTS (SELECT 1 FROM job_executions p WHERE p.job_id = k.job_id AND p.thing_name = k.thing_name
-                         AND p.status IN ('QUEUED', 'IN_PROGRESS'))
+                         AND p.status IN (${PENDING_SQL}))
      ORDER BY k.thing_name
      RETURNING job_id, thing_name, execution_number`,
     [items.map((i) => i.jobId), items.map((i) => i.thingName), items.map((i) => i.retryAttempt), now],

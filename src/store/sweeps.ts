@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { PENDING_SQL } from './states-sql.js';
 import type { ExecutionChange } from './rows.js';
 import type { ExecutionStatus } from '../protocol/states.js';
 
@@ -44,7 +45,7 @@ export async function selectOverdueExecutions(
 ): Promise<OverdueExecution[]> {
   return tx.query<OverdueExecution>(
     `SELECT job_id, thing_name, execution_number, status, ctid::text AS ctid FROM job_executions
-     WHERE timeout_at <= $1 AND status IN ('QUEUED', 'IN_PROGRESS')
+     WHERE timeout_at <= $1 AND status IN (${PENDING_SQL})
      ORDER BY timeout_at LIMIT $2`,
     [now, limit],
   );
@@ -66,7 +67,7 @@ export async function timeOutExecutions(
   const rows = await tx.query<{ jobId: string; thingName: string; executionNumber: number }>(
     `UPDATE job_executions e
      SET status = 'TIMED_OUT', version_number = e.version_number + 1, last_updated_at = $2
-     WHERE e.ctid = ANY($1::tid[]) AND e.status IN ('QUEUED', 'IN_PROGRESS') AND e.timeout_at <= $2
+     WHERE e.ctid = ANY($1::tid[]) AND e.status IN (${PENDING_SQL}) AND e.timeout_at <= $2
      RETURNING e.job_id, e.thing_name, e.execution_number`,
     [overdue.map((o) => o.ctid), now],
   );

@@ -172,7 +172,7 @@ describe('MQTT packet size limit', () => {
 describe('token bucket', () => {
   it('allows the burst, then the sustained rate, per key', () => {
     let now = 0;
-    const limiter = createRateLimiter({ ratePerSecond: 2, burst: 3 }, () => now);
+    const limiter = createRateLimiter({ perSecond: 2, burst: 3 }, () => now);
     expect([1, 2, 3, 4].map(() => limiter.take('a'))).toEqual([true, true, true, false]);
     expect(limiter.take('b')).toBe(true);
     expect(limiter.retryAfterSeconds('a')).toBe(1);

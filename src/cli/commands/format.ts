@@ -1,4 +1,10 @@
 /** Plain-text output for people: aligned tables, times, and the job progress bar. */
+import {
+  STATUS_COUNTERS,
+  isTerminal,
+  type ExecutionStatus,
+  type StatusCounts,
+} from '../../protocol/states.js';
 
 export function table(headers: string[], rows: (string | number | undefined | null)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined || c === null ? '' : String(c))))];
@@ -19,27 +25,24 @@ export function time(value: unknown): string {
   return new Date(value * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-export interface ProcessDetails {
-  numberOfCanceledThings?: number;
-  numberOfSucceededThings?: number;
-  numberOfFailedThings?: number;
-  numberOfRejectedThings?: number;
-  numberOfQueuedThings?: number;
-  numberOfInProgressThings?: number;
-  numberOfRemovedThings?: number;
-  numberOfTimedOutThings?: number;
-}
+export type ProcessDetails = Partial<StatusCounts>;
 
-const COUNTERS: [keyof ProcessDetails, string, boolean][] = [
-  ['numberOfSucceededThings', 'succeeded', true],
-  ['numberOfFailedThings', 'failed', true],
-  ['numberOfTimedOutThings', 'timed out', true],
-  ['numberOfRejectedThings', 'rejected', true],
-  ['numberOfCanceledThings', 'canceled', true],
-  ['numberOfRemovedThings', 'removed', true],
-  ['numberOfInProgressThings', 'in progress', false],
-  ['numberOfQueuedThings', 'queued', false],
+/** The progress line's order: finished things first, then running, then waiting. */
+const PROGRESS_ORDER: readonly ExecutionStatus[] = [
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'REJECTED',
+  'CANCELED',
+  'REMOVED',
+  'IN_PROGRESS',
+  'QUEUED',
 ];
+
+/** Each status's counter, label (`timed out`) and whether it is finished, from the status table. */
+const COUNTERS = PROGRESS_ORDER.map(
+  (s) => [STATUS_COUNTERS[s], s.toLowerCase().replace('_', ' '), isTerminal(s)] as const,
+);
 
 export function counts(d: ProcessDetails | undefined): {
   done: number;

@@ -18,8 +18,8 @@ import { getPendingExecutions } from '../../service/get-pending-executions.js';
 import { startNext } from '../../service/start-next.js';
 import { updateExecution } from '../../service/update-execution.js';
 import type { ServiceDeps } from '../../service/deps.js';
-import { createRateLimiter } from '../../service/token-bucket.js';
-import { DEFAULT_DEVICE_RATE_LIMIT, type RateLimit } from '../../device/router.js';
+import { createRateLimiter, type RateLimit } from '../../service/token-bucket.js';
+import { DEFAULT_DEVICE_RATE_LIMIT } from '../../device/router.js';
 import type { ExecutionWithDocument } from '../../store/executions.js';
 import { toExecutionState, toJobExecution, toSummary } from '../../device/payloads.js';
 
@@ -197,8 +197,7 @@ export async function buildDevicePlaneApp(
     }
   });
 
-  const limit = deps.rateLimit ?? DEFAULT_DEVICE_RATE_LIMIT;
-  const limiter = createRateLimiter({ ratePerSecond: limit.perSecond, burst: limit.burst });
+  const limiter = createRateLimiter(deps.rateLimit ?? DEFAULT_DEVICE_RATE_LIMIT);
 
   /** Runs one operation for a thing under its rate limit, and counts it by outcome for GET /metrics. */
   const run = async <T>(operation: Operation, thingName: string, fn: () => Promise<T>): Promise<T> => {

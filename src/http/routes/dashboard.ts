@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { STATUS_COUNTERS } from '../../protocol/states.js';
 
 /**
  * [SPEC 5] The dashboard at `/`: one self-contained page (no build step, no external assets) that lists jobs
@@ -58,11 +59,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <script>
 'use strict';
 const ORDER = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'REJECTED', 'CANCELED', 'REMOVED', 'IN_PROGRESS', 'QUEUED'];
-const FIELD = {
-  SUCCEEDED: 'numberOfSucceededThings', FAILED: 'numberOfFailedThings', TIMED_OUT: 'numberOfTimedOutThings',
-  REJECTED: 'numberOfRejectedThings', CANCELED: 'numberOfCanceledThings', REMOVED: 'numberOfRemovedThings',
-  IN_PROGRESS: 'numberOfInProgressThings', QUEUED: 'numberOfQueuedThings',
-};
+const FIELD = ${JSON.stringify(STATUS_COUNTERS)};
 const tokenInput = document.getElementById('token');
 tokenInput.value = localStorage.getItem('fleetjobs.token') || '';
 tokenInput.addEventListener('change', () => {

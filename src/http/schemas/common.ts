@@ -196,9 +196,3 @@ export const targets = {
   items: arn,
   description: 'thing or thing-group ARNs, or thing/{name} and thinggroup/{name}',
 } as const;
-
-/** Every error is `{ message }` with the AWS error name in x-amzn-ErrorType. */
-export const errorBody = {
-  type: 'object',
-  properties: { message: { type: 'string' } },
-} as const;
