@@ -86,7 +86,7 @@ export async function connectTestDevice(options: TestDeviceOptions): Promise<Tes
     ...options.mqtt,
   });
   const messages: DeviceMessage[] = [];
-  // Messages not yet handed to a nextMessage() or request() caller; waiters are checked on every arrival.
+  // Messages already handed to a caller (nextMessage() never returns one twice); waiters see every arrival.
   const taken = new Set<DeviceMessage>();
   const waiters = new Set<{ offer(m: DeviceMessage): boolean; cancel(): void }>();
   client.on('message', (topic, payload) => {
@@ -134,13 +134,23 @@ export async function connectTestDevice(options: TestDeviceOptions): Promise<Tes
         (m.topic === `${topic}/accepted` || m.topic === `${topic}/rejected`) && tokenOf(m) === clientToken,
       messages.length,
     );
-    await client.publishAsync(topic, JSON.stringify({ ...payload, clientToken }), { qos: 1 });
+    try {
+      await client.publishAsync(topic, JSON.stringify({ ...payload, clientToken }), { qos: 1 });
+    } catch (err) {
+      reply.catch(() => {});
+      throw err;
+    }
     const m = await reply;
     return { outcome: m.topic.endsWith('/accepted') ? 'accepted' : 'rejected', topic: m.topic, body: m.json };
   };
 
   // notify, notify-next and every reply (fleetjobs delivers replies to the requester even without it; AWS does not).
-  await client.subscribeAsync(`${root}/#`, { qos: 1 });
+  try {
+    await client.subscribeAsync(`${root}/#`, { qos: 1 });
+  } catch (err) {
+    await client.endAsync();
+    throw err;
+  }
 
   return {
     thingName,

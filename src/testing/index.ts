@@ -25,7 +25,7 @@ export interface StartFleetJobsOptions {
   settings?: Record<string, string>;
   /** Server log level (default `silent`). */
   logLevel?: string;
-  /** The server's clock (statuses, timestamps); timers still run on real time unless `workers` says otherwise. */
+  /** The server's clock (timestamps, timeouts); `app.workers.runOnce(now)` runs the timers for a chosen time. */
   clock?: () => Date;
 }
 
@@ -55,22 +55,23 @@ export interface RunningFleetJobs {
 
 export async function startFleetJobs(options: StartFleetJobsOptions = {}): Promise<RunningFleetJobs> {
   const dataDir = options.databaseUrl === undefined ? await mkdtemp(join(tmpdir(), 'fleetjobs-')) : undefined;
-  const config: Config = loadConfig({
-    HTTP_HOST: '127.0.0.1',
-    HTTP_PORT: '0',
-    MQTT_HOST: '127.0.0.1',
-    MQTT_PORT: '0',
-    AUTH_MODE: 'off',
-    LOG_LEVEL: options.logLevel ?? 'silent',
-    ...(dataDir === undefined ? { DATABASE_URL: options.databaseUrl } : { FLEETJOBS_DATA_DIR: dataDir }),
-    ...options.settings,
-  });
   const removeDataDir = async () => {
     if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
   };
+  let config: Config;
   let app: FleetJobs;
   let addresses: Addresses;
   try {
+    config = loadConfig({
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      MQTT_PORT: '0',
+      AUTH_MODE: 'off',
+      LOG_LEVEL: options.logLevel ?? 'silent',
+      ...(dataDir === undefined ? { DATABASE_URL: options.databaseUrl } : { FLEETJOBS_DATA_DIR: dataDir }),
+      ...options.settings,
+    });
     app = await createFleetJobs({
       config,
       logger: pino({ level: config.logLevel }),

@@ -73,3 +73,11 @@ describe.each(BACKENDS)('startFleetJobs from fleetjobs/testing on %s', (backend)
     expect(reply.body).toMatchObject({ code: 'ResourceNotFound', clientToken: expect.any(String) });
   });
 });
+
+describe('startFleetJobs settings', () => {
+  it('rejects a bad setting with the ConfigError that names it, before opening anything', async () => {
+    await expect(startFleetJobs({ settings: { AUTH_MODE: 'sometimes' } })).rejects.toThrow(
+      /AUTH_MODE=sometimes is not valid/,
+    );
+  });
+});
