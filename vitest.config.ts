@@ -1,11 +1,17 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // Files run in parallel; each makes its own schema (PostgreSQL) or in-memory PGlite.
+    // Files run in parallel, one process each; each makes its own schema (PostgreSQL) or in-memory PGlite.
     pool: 'forks',
+    // One worker per core: the files wait on PostgreSQL and sockets much of the time, so vitest's default
+    // (cores - 1) leaves a 2-core machine half idle.
+    maxWorkers: Number(process.env.FLEETJOBS_TEST_WORKERS ?? availableParallelism()),
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    globalSetup: ['test/setup/global.ts'],
+    setupFiles: ['test/setup/leak-check.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'] } },

@@ -121,12 +121,20 @@ export function createPostgresDb(options: PostgresOptions): Db {
 export interface PgliteOptions {
   /** Directory for the database files; undefined keeps it in memory. */
   dataDir?: string;
+  /** A data directory saved by PGlite's dumpDataDir to start from instead of an empty database. */
+  loadDataDir?: Blob;
 }
 
-export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
+export interface PgliteDb extends Db {
+  /** The data directory as an uncompressed tarball, for loadDataDir. */
+  dumpDataDir(): Promise<Blob>;
+}
+
+export async function createPgliteDb(options: PgliteOptions = {}): Promise<PgliteDb> {
   const { PGlite } = await import('@electric-sql/pglite');
   const pg: PGliteType = await PGlite.create(options.dataDir ?? 'memory://', {
     parsers: { 20: (v: string) => Number(v) },
+    ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
   });
   const wrap = (runner: Pick<PGliteType, 'query' | 'exec'>): Queryable => ({
     async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
@@ -140,6 +148,7 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Db> {
   const root = wrap(pg);
   return {
     kind: 'pglite',
+    dumpDataDir: () => pg.dumpDataDir('none'),
     query: root.query,
     exec: root.exec,
     // PGlite is one connection: a transaction holds it, so other queries wait and nothing can deadlock.

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createPgliteDb, createPostgresDb, type Db } from '../../src/store/db.js';
 import { migrate } from '../../src/store/migrate.js';
+import { trackClosed, trackOpen } from './open-resources.js';
+import { pgliteSnapshot } from './pglite-snapshot.js';
 
 export type Backend = 'postgres' | 'pglite';
 
@@ -21,14 +23,40 @@ export interface TestDb {
   close(): Promise<void>;
 }
 
+export interface TestDbOptions {
+  /** Pool size on PostgreSQL (default 10). */
+  max?: number;
+}
+
 /**
  * A fresh, migrated database for one test file: a schema of its own in the test database on PostgreSQL (dropped
- * on close), or an in-memory PGlite. Files run in parallel without seeing each other's rows.
+ * on close), or an in-memory PGlite loaded from a migrated snapshot (test/helpers/pglite-snapshot.ts). Files run
+ * in parallel without seeing each other's rows.
  */
-export async function createTestDb(backend: Backend, options: { max?: number } = {}): Promise<TestDb> {
+export async function createTestDb(backend: Backend, options: TestDbOptions = {}): Promise<TestDb> {
+  const t = await openTestDb(backend, options);
+  const close = t.close;
+  const opened = callerOf(new Error().stack);
+  trackOpen(t, `a ${backend} test database (createTestDb${opened})`);
+  return {
+    ...t,
+    async close() {
+      await close();
+      trackClosed(t);
+    },
+  };
+}
+
+/** Where a test file called a helper: the first stack frame in a .test.ts file. */
+function callerOf(stack: string | undefined): string {
+  const frame = stack?.split('\n').find((line) => line.includes('.test.ts'));
+  const at = frame?.match(/\(?([^()\s]+\.test\.ts:\d+):\d+\)?$/)?.[1];
+  return at === undefined ? '' : ` at ${at.replace(/^.*\/test\//, 'test/')}`;
+}
+
+async function openTestDb(backend: Backend, options: TestDbOptions): Promise<TestDb> {
   if (backend === 'pglite') {
-    const db = await createPgliteDb();
-    await migrate(db);
+    const db = await createPgliteDb({ loadDataDir: await pgliteSnapshot() });
     return { db, backend, close: () => db.close() };
   }
   const schema = `fj_test_${randomBytes(6).toString('hex')}`;

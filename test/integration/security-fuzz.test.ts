@@ -12,9 +12,14 @@ import { createTopicScheme } from '../../src/protocol/topics.js';
 import { ERRORS, MQTT_ERROR_CODES } from '../../src/protocol/errors.js';
 import { LIMITS } from '../../src/protocol/limits.js';
 
-const SEED = 20_260_101;
-const MQTT_RUNS = 6_000;
-const REST_RUNS = 4_000;
+/**
+ * The normal suite runs a seeded tenth of the fuzz; `npm run test:fuzz` (FLEETJOBS_FUZZ=full) runs all of it, with
+ * another seed from FLEETJOBS_FUZZ_SEED. The seed is in the test names, so a failure can be replayed.
+ */
+const FULL = process.env.FLEETJOBS_FUZZ === 'full';
+const SEED = Number(process.env.FLEETJOBS_FUZZ_SEED ?? 20_260_101);
+const MQTT_RUNS = FULL ? 6_000 : 600;
+const REST_RUNS = FULL ? 4_000 : 400;
 const THING = 'fuzz-thing';
 /** Devices fuzzing at once, each one request at a time: replies cannot always be matched by clientToken. */
 const DEVICES = 8;
@@ -225,7 +230,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('hostile input on postgres', () 
     await t?.close();
   });
 
-  it(`answers ${MQTT_RUNS} random and mutated device requests with the right error class and changes nothing`, async () => {
+  it(`answers ${MQTT_RUNS} random and mutated device requests (seed ${SEED}) with the right error class and changes nothing`, async () => {
     const cases = fc.sample(fc.tuple(topicArb, payloadArb), { seed: SEED, numRuns: MQTT_RUNS });
     cases.push(
       [`${ROOT}/done/update`, Buffer.alloc(131_073, 0x20)],
@@ -269,7 +274,7 @@ describe.skipIf(!BACKENDS.includes('postgres'))('hostile input on postgres', () 
     );
   }, 300_000);
 
-  it(`answers ${REST_RUNS} random and mutated REST requests with a 4xx of the right class and changes nothing`, async () => {
+  it(`answers ${REST_RUNS} random and mutated REST requests (seed ${SEED}) with a 4xx of the right class and changes nothing`, async () => {
     const bearer = { authorization: `Bearer ${admin?.token}` };
     const json = { 'content-type': 'application/json' };
     const bodyArb = fc.oneof(
