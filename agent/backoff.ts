@@ -32,6 +32,27 @@ export function createBackoff(options: BackoffOptions = {}): Backoff {
   };
 }
 
+/**
+ * A back-off of its own for each kind of request the agent repeats, so that one kind failing (an overloaded
+ * service throttling updates) does not lengthen the waits of another, and a success resets only its own kind.
+ */
+export interface RetryPolicies {
+  /** Between MQTT connection attempts. */
+  reconnect: Backoff;
+  /** Before asking start-next again after it failed, returned a malformed execution, or a job could not be run. */
+  startNext: Backoff;
+  /** Before sending an update again that the service throttled (RequestThrottled) or failed (InternalError). */
+  update: Backoff;
+}
+
+export function createRetryPolicies(reconnect?: BackoffOptions): RetryPolicies {
+  return {
+    reconnect: createBackoff(reconnect),
+    startNext: createBackoff({ initialMs: 500, maxMs: 30_000 }),
+    update: createBackoff({ initialMs: 500, maxMs: 30_000 }),
+  };
+}
+
 /** The last `capacity` keys seen, with a value each: finished executions, keyed by jobId#executionNumber. */
 export class RecentMap<V> {
   private readonly map = new Map<string, V>();

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { createAgent, type AgentCredentials } from './agent.js';
+import { createAgent } from './agent.js';
+import type { AgentCredentials } from './types.js';
 
 export const AGENT_USAGE = `usage: fleetjobs agent --url mqtt://host:1883 --thing NAME [--token T | --cert FILE --key FILE [--ca FILE]]
                        [--handler-dir DIR] [--topic-root ROOT] [--step-timeout SECONDS] [--stop-timeout SECONDS]

@@ -1,17 +1,17 @@
-export {
-  createAgent,
-  type Agent,
-  type AgentCredentials,
-  type AgentEvents,
-  type AgentLogger,
-  type AgentOptions,
-  type JobCanceledEvent,
-  type JobContext,
-  type JobDoneEvent,
-  type JobHandler,
-  type JobStartEvent,
-  type StepEvent,
-} from './agent.js';
+export { createAgent } from './agent.js';
+export type {
+  Agent,
+  AgentCredentials,
+  AgentEvents,
+  AgentLogger,
+  AgentOptions,
+  JobCanceledEvent,
+  JobContext,
+  JobDoneEvent,
+  JobHandler,
+  JobStartEvent,
+  StepEvent,
+} from './types.js';
 export {
   parseJobDocument,
   splitCommand,
