@@ -11,7 +11,7 @@
  * - a batch holds at most one request per thing, and a thing's next request waits until the batch holding its
  *   previous one has committed, so per-thing order is arrival order;
  * - if a batch's transaction fails as a whole (a database error, a guard that failed), each of its requests runs
- *   again alone, so one request's failure never fails another's.
+ *   again alone, so one request's failure never fails another's; a database that is unreachable fails them all.
  */
 import { FleetJobsError } from '../protocol/errors.js';
 import { deviceTransition, type ExecutionStatus } from '../protocol/states.js';
@@ -23,7 +23,7 @@ import {
   type ExecutionWithDocument,
 } from '../store/executions.js';
 import { writeExecutions } from '../store/funnel.js';
-import type { Queryable } from '../store/db.js';
+import { isStoreUnavailable, type Queryable } from '../store/db.js';
 import type { ExecutionChange } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
 
@@ -274,7 +274,12 @@ class DeviceBatcher {
       );
       batch.forEach((q, i) => q.settle(outcomes[i] as Outcome));
     } catch (error) {
-      if (batch.length === 1) return (batch[0] as Queued).settle({ ok: false, error });
+      // A database that went away fails every request at once (InternalError); running each again alone would
+      // only make them wait for it again.
+      if (batch.length === 1 || isStoreUnavailable(error)) {
+        for (const q of batch) q.settle({ ok: false, error });
+        return;
+      }
       this.deps.log.warn(
         { err: error, size: batch.length },
         'device batch failed; running its requests alone',

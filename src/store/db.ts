@@ -1,3 +1,4 @@
+import net from 'node:net';
 import postgres from 'postgres';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
 
@@ -61,29 +62,223 @@ async function withRetry<T>(attempt: () => Promise<T>): Promise<T> {
 // PostgreSQL sends int8 and numeric as text; every int8 we store (counts, versions, sequences) fits a double.
 const int8 = { to: 20, from: [20], serialize: (v: unknown) => String(v), parse: (v: string) => Number(v) };
 
+/**
+ * Thrown by the store when PostgreSQL cannot be reached or a connection died under a statement. The request that
+ * met it may or may not have been applied (a COMMIT in flight); it is never retried here.
+ */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
+
+const CONNECTION_ERRORS = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_DESTROYED',
+  'CONNECTION_ENDED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  // admin_shutdown (pg_terminate_backend, a restart), crash_shutdown, cannot_connect_now (starting up)
+  '57P01',
+  '57P02',
+  '57P03',
+  // idle_in_transaction_session_timeout
+  '25P03',
+]);
+
+export function isStoreUnavailable(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  const code = pgErrorCode(err);
+  return code !== undefined && CONNECTION_ERRORS.has(code);
+}
+
+function unavailable(err: unknown): StoreUnavailableError {
+  if (err instanceof StoreUnavailableError) return err;
+  const code = pgErrorCode(err);
+  return new StoreUnavailableError(`the database is not reachable (${code ?? String(err)})`, { cause: err });
+}
+
+/** Limits that keep a dead or blackholed database from holding requests, transactions and workers forever. */
+export interface PostgresTimeouts {
+  /** statement_timeout: the server cancels a statement that runs longer (a lock wait, a runaway query). */
+  statementMs: number;
+  /** idle_in_transaction_session_timeout: the server ends a session left idle inside a transaction. */
+  idleInTransactionMs: number;
+  /** Opening a connection (TCP, TLS, authentication) takes at most this. */
+  connectMs: number;
+  /** TCP keepalive on idle connections. */
+  keepAliveMs: number;
+  /**
+   * A statement unanswered this long makes the pool check the server on a fresh connection; when that fails too
+   * (refused, blackholed), every connection is dropped, so what waits on them fails now instead of at the
+   * kernel's TCP timeout (minutes). Bounds how long a request waits on a database that went away.
+   */
+  unansweredMs: number;
+}
+
+export const DEFAULT_POSTGRES_TIMEOUTS: PostgresTimeouts = {
+  statementMs: 30_000,
+  idleInTransactionMs: 60_000,
+  connectMs: 5_000,
+  keepAliveMs: 10_000,
+  unansweredMs: 1_500,
+};
+
 export interface PostgresOptions {
   url: string;
   max?: number;
   /** Schema to put first on the search_path (tests use one schema per file). */
   schema?: string;
+  /** application_name of every connection (default fleetjobs), as pg_stat_activity shows it. */
+  applicationName?: string;
+  timeouts?: Partial<PostgresTimeouts>;
   onnotice?: (notice: unknown) => void;
 }
 
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p,
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms))),
+  ]).finally(() => clearTimeout(timer));
+}
+
 export function createPostgresDb(options: PostgresOptions): Db {
-  const sql = postgres(options.url, {
-    max: options.max ?? 10,
+  const timeouts = { ...DEFAULT_POSTGRES_TIMEOUTS, ...options.timeouts };
+  // Longer than any statement the server lets run: past it, the connection is dead, not busy.
+  const deadlineMs = timeouts.statementMs + timeouts.unansweredMs;
+  /** Every open socket of the pool, with when it last heard from the server. */
+  const sockets = new Map<net.Socket, { heardAt: number }>();
+  const connectionOptions = (max: number): postgres.Options<Record<string, never>> => ({
+    max,
     types: { int8 } as never,
     onnotice: options.onnotice ?? (() => {}),
-    connection: options.schema ? { search_path: options.schema } : {},
+    connection: {
+      application_name: options.applicationName ?? 'fleetjobs',
+      statement_timeout: timeouts.statementMs,
+      idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+      ...(options.schema ? { search_path: options.schema } : {}),
+    } as never,
     idle_timeout: 60,
+    connect_timeout: Math.max(1, Math.ceil(timeouts.connectMs / 1000)),
+    keep_alive: Math.max(1, Math.round(timeouts.keepAliveMs / 1000)),
+    // Seconds before reconnecting after failed attempts; postgres.js's default grows to 20 s, which requests
+    // queued for a connection would wait out after the database came back.
+    backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1),
   });
-  const wrap = (runner: postgres.Sql | postgres.TransactionSql): Queryable => ({
+  const sql = postgres(options.url, {
+    ...connectionOptions(options.max ?? 10),
+    // Our own sockets, so that connections whose server went silent can be dropped (see unansweredMs).
+    socket: ({ host, port, path }: { host: string[]; port: number[]; path?: string | false }) => {
+      const socket = path ? net.connect(path) : net.connect(port[0] ?? 5432, host[0] ?? 'localhost');
+      socket.setNoDelay(true);
+      const state = { heardAt: performance.now() };
+      sockets.set(socket, state);
+      socket.on('data', () => (state.heardAt = performance.now()));
+      socket.once('close', () => sockets.delete(socket));
+      return socket;
+    },
+  } as postgres.Options<Record<string, never>>);
+
+  interface Pending {
+    since: number;
+    /** Statements get a deadline; a whole transaction (which may wait on other work) only counts as waiting. */
+    fail?: (err: StoreUnavailableError) => void;
+  }
+  const pending = new Set<Pending>();
+  let checking = false;
+  let closed = false;
+  const reachable = async (): Promise<boolean> => {
+    const probe = postgres(options.url, connectionOptions(1));
+    try {
+      return (await within(probe.unsafe('select 1'), timeouts.unansweredMs)) !== 'timeout';
+    } catch {
+      return false;
+    } finally {
+      void probe.end({ timeout: 0 }).catch(() => undefined);
+    }
+  };
+  const watchdog = setInterval(
+    () => {
+      if (closed) return;
+      const now = performance.now();
+      let oldest = now;
+      let overdue = false;
+      for (const p of pending) {
+        if (p.since < oldest) oldest = p.since;
+        if (p.fail !== undefined && now - p.since > deadlineMs) {
+          overdue = true;
+          pending.delete(p);
+          p.fail(new StoreUnavailableError(`the database did not answer within ${deadlineMs} ms`));
+        }
+      }
+      // A statement unanswered past statement_timeout means its connection is dead even if the server is not
+      // (one dropped flow): drop every connection that has been silent as long.
+      if (overdue) {
+        for (const [socket, state] of sockets) if (now - state.heardAt > deadlineMs) socket.destroy();
+      }
+      if (checking || now - oldest < timeouts.unansweredMs) return;
+      // Waiting a while: is the server there at all? If a fresh connection fails too, every connection is dead.
+      checking = true;
+      void reachable().then((ok) => {
+        checking = false;
+        if (ok || closed) return;
+        for (const socket of sockets.keys()) socket.destroy();
+      });
+    },
+    Math.max(50, Math.round(timeouts.unansweredMs / 4)),
+  );
+  watchdog.unref();
+
+  /** A transaction whose connection is known dead: its body must not touch it again, the caller is told now. */
+  interface TxState {
+    gone: boolean;
+    abort(err: StoreUnavailableError): void;
+  }
+  const track = <T>(p: Promise<T>, tx?: TxState, deadline = true): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const entry: Pending = { since: performance.now() };
+      const settle = () => {
+        if (settled) return false;
+        settled = true;
+        pending.delete(entry);
+        return true;
+      };
+      const fail = (err: unknown) => {
+        if (!settle()) return;
+        const e = isStoreUnavailable(err) ? unavailable(err) : err;
+        if (e instanceof StoreUnavailableError && tx !== undefined && !tx.gone) {
+          tx.gone = true;
+          tx.abort(e);
+        }
+        reject(e);
+      };
+      if (deadline) entry.fail = fail;
+      pending.add(entry);
+      p.then((v) => {
+        if (settle()) resolve(v);
+      }, fail);
+    });
+  const wrap = (runner: postgres.Sql | postgres.TransactionSql, tx?: TxState): Queryable => ({
     async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
-      const rows = await runner.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+      // postgres.js 3.4.9 writes to a null socket if a closed transaction connection is used again (#1168).
+      if (tx?.gone) throw new StoreUnavailableError('the database connection of this transaction closed');
+      const rows = await track(
+        runner.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }),
+        tx,
+      );
       return rows.map((r) => camelRow(r as Record<string, unknown>)) as R[];
     },
     async exec(script: string): Promise<void> {
-      await runner.unsafe(script);
+      if (tx?.gone) throw new StoreUnavailableError('the database connection of this transaction closed');
+      // Scripts (migrations) may run past statement_timeout's deadline; they only count as waiting.
+      await track(runner.unsafe(script), tx, false);
     },
   });
   const root = wrap(sql);
@@ -91,31 +286,42 @@ export function createPostgresDb(options: PostgresOptions): Db {
     kind: 'postgres',
     query: root.query,
     exec: root.exec,
+    // sql.begin, not sql.reserve(): in postgres.js 3.4.9 a reserved connection whose server side closed poisons
+    // the pool when released (porsager/postgres#1199), and a reserve waiting for a connection that closes never
+    // settles (#1195). Under a database outage that left transactions, the dispatcher and sweeps waiting forever.
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) =>
       withRetry(async () => {
-        const conn = await sql.reserve();
-        // BEGIN leaves in the same flight as the first statements instead of taking a round trip of its own
-        // (sql.begin awaits it): on the device path that is one round trip in five.
-        const begun = conn.unsafe('begin').then(
-          () => undefined,
-          (err: unknown) => ({ err }),
-        );
+        let abort: (err: StoreUnavailableError) => void = () => {};
+        const aborted = new Promise<never>((_, reject) => (abort = reject));
+        const state: TxState = { gone: false, abort: (err) => abort(err) };
+        // Once the connection is gone postgres.js must not be asked for ROLLBACK or COMMIT (#1168); the caller
+        // already has the error, and the body is left unsettled for the garbage collector.
+        const body = (tx: postgres.TransactionSql): Promise<T> =>
+          fn(wrap(tx, state)).then(
+            (result) => (state.gone ? never<T>() : result),
+            (err: unknown) => {
+              if (state.gone) return never<T>();
+              throw err;
+            },
+          );
         try {
-          const result = await fn(wrap(conn));
-          const failed = await begun;
-          if (failed !== undefined) throw failed.err;
-          await conn.unsafe('commit');
-          return result;
+          return await Promise.race([track(sql.begin(body) as Promise<T>, undefined, false), aborted]);
         } catch (err) {
-          await begun;
-          await conn.unsafe('rollback').catch(() => undefined);
-          throw err;
-        } finally {
-          conn.release();
+          state.gone = true;
+          throw isStoreUnavailable(err) ? unavailable(err) : err;
         }
       }),
-    close: () => sql.end({ timeout: 5 }),
+    close: async () => {
+      closed = true;
+      clearInterval(watchdog);
+      await sql.end({ timeout: 5 });
+    },
   };
+}
+
+/** A promise that never settles: a transaction body whose connection died is left for the garbage collector. */
+function never<T>(): Promise<T> {
+  return new Promise<T>(() => {});
 }
 
 export interface PgliteOptions {
