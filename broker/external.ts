@@ -72,5 +72,6 @@ export function createExternalBroker(options: ExternalBrokerOptions): Broker {
       client = undefined;
     },
     publish,
+    connected: () => client?.connected === true,
   };
 }

@@ -97,6 +97,8 @@ export interface Broker {
   close(): Promise<void>;
   /** Publishes through the broker's fan-out (notifications, events). */
   publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void>;
+  /** False while the connection to an external broker is down (/readyz); absent for the embedded one. */
+  connected?(): boolean;
 }
 
 export interface EmbeddedBroker extends Broker {

@@ -24,6 +24,7 @@ import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-
 import { createWorkers, type Workers, type WorkersOptions } from './workers/index.js';
 import { saveDeploymentSettings } from './store/events.js';
 import { createSecurity, type SecurityOptions } from './security.js';
+import { databaseReachable, preflight, readableFile, tcpReachable } from './preflight.js';
 
 export interface FleetJobsOptions {
   config: Config;
@@ -84,6 +85,24 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
   const log = options.logger ?? pino({ level: config.logLevel });
   const ownDb = options.db === undefined;
   const db = options.db ?? (await openDb(config, log));
+  try {
+    // Before anything is created (master key, migrations, listeners, the first admin key).
+    await preflight([
+      ...(ownDb ? [databaseReachable(config.databaseUrl, db)] : []),
+      readableFile('TLS_CERT', config.tlsCert),
+      readableFile('TLS_KEY', config.tlsKey),
+      readableFile('TLS_CA', config.tlsCa),
+      tcpReachable(
+        'MQTT_URL',
+        config.mqttUrl,
+        /^(mqtts|ssl|wss):/.test(config.mqttUrl ?? '') ? 8883 : 1883,
+        'start the broker or fix MQTT_URL (unset it to run the embedded broker)',
+      ),
+    ]);
+  } catch (err) {
+    if (ownDb) await db.close();
+    throw err;
+  }
   let ready = false;
   const deps: ServiceDeps = {
     db,
@@ -136,6 +155,8 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     {
       ...deps,
       isReady: () => ready,
+      unreadyReason: () =>
+        broker.connected?.() === false ? 'the MQTT broker at MQTT_URL is not reachable' : undefined,
       auth: {
         mode: config.authMode,
         operatorKeys: security.operatorKeys,
@@ -225,6 +246,8 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         dispatcher.start();
         workers.start();
         ready = true;
+        // Only now, with every listener bound and the store answering: a start that fails leaves no key behind.
+        await security.createFirstAdminKey();
         log.info({ addresses }, 'fleetjobs started');
         return addresses;
       } catch (err) {

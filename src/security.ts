@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { createAuthenticateHook } from '../broker/auth.js';
 import { createTopicAcl } from '../broker/acl.js';
@@ -38,8 +38,14 @@ export interface Security {
   brokerHooks(): Pick<BrokerHooks, 'authenticate' | 'authorizeSubscribe'>;
   /** False when the ACL forbids the publish (the broker then refuses it and disconnects the client). */
   canPublish(identity: string | undefined, topic: string): boolean;
-  /** After migrations: check the master key against the store and create the first admin key. */
+  /** After migrations: check the master key against the store. */
   start(): Promise<void>;
+  /**
+   * Once the service has started (listeners bound, store answering): on a store without operator keys, creates
+   * the first admin key, writes it to the data dir and hands it to onAdminKeyCreated. A start that failed before
+   * this leaves no key behind; `fleetjobs keys create --admin` recovers access in any case.
+   */
+  createFirstAdminKey(): Promise<void>;
 }
 
 const MASTER_KEY_FILE = 'master.key';
@@ -58,7 +64,7 @@ export function parseMasterKey(text: string): Buffer {
 }
 
 /** The key from the environment, else FLEETJOBS_DATA_DIR/master.key, created (0600) when `create`. */
-async function loadMasterKey(config: Config, create: boolean): Promise<Buffer | undefined> {
+export async function loadMasterKey(config: Config, create: boolean): Promise<Buffer | undefined> {
   if (config.masterKey !== undefined) return parseMasterKey(config.masterKey);
   const file = join(config.dataDir, MASTER_KEY_FILE);
   try {
@@ -71,6 +77,19 @@ async function loadMasterKey(config: Config, create: boolean): Promise<Buffer | 
   const key = randomBytes(32);
   await writeFile(file, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   return key;
+}
+
+/** Writes a created key as JSON, readable only by this user; refuses to overwrite an existing file. */
+export async function writeAdminKeyFile(file: string, key: CreatedOperatorKey): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const body = {
+    accessKeyId: key.accessKeyId,
+    secretAccessKey: key.secretAccessKey,
+    token: key.token,
+    role: key.role,
+  };
+  await writeFile(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+  await chmod(file, 0o600);
 }
 
 export async function createSecurity(
@@ -119,20 +138,24 @@ export async function createSecurity(
           'the master key does not match the operator keys in the store: SigV4 and bearer keys will be refused; restore FLEETJOBS_MASTER_KEY or the master.key file',
         );
       }
+    },
+    async createFirstAdminKey() {
+      if (!required || masterKey === undefined) return;
       const created = await bootstrapAdminKey(deps, masterKey);
       if (created !== undefined) {
         let file: string | undefined;
         if (writeKeyFile) {
-          await mkdir(config.dataDir, { recursive: true });
           file = resolve(config.dataDir, ADMIN_KEY_FILE);
-          const body = {
-            accessKeyId: created.accessKeyId,
-            secretAccessKey: created.secretAccessKey,
-            token: created.token,
-            role: created.role,
-          };
-          await writeFile(file, `${JSON.stringify(body, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-          await chmod(file, 0o600);
+          try {
+            await writeAdminKeyFile(file, created);
+          } catch (err) {
+            // The key is printed below all the same: it must not be lost with the file.
+            log.error(
+              { err, file },
+              'could not write the first admin key file; the key is printed on stdout only',
+            );
+            file = undefined;
+          }
         }
         options.onAdminKeyCreated?.(created, file);
       }

@@ -4,6 +4,8 @@ import { createFleetJobs } from '../app.js';
 import { createPgliteDb, createPostgresDb } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
 import { runOperatorCli } from './commands/index.js';
+import { runKeysCli } from './keys.js';
+import { databaseReachable, preflight } from '../preflight.js';
 
 const USAGE = `usage: fleetjobs <command> [options]
 
@@ -13,6 +15,7 @@ commands:
   jobs      create, cancel, describe, list, watch, delete jobs (over the REST API; fleetjobs jobs help)
   things    create, describe, list, delete things
   groups    create, add, remove, list, members of thing groups
+  keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
   agent     run the device agent for one thing (fleetjobs agent --help)
 
 Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
@@ -56,6 +59,7 @@ async function migrateCommand(argv: string[]): Promise<number> {
     ? createPostgresDb({ url: config.databaseUrl, max: 1 })
     : await createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
   try {
+    await preflight([databaseReachable(config.databaseUrl, db)]);
     const result = await migrate(db);
     console.log(
       result.applied.length > 0
@@ -80,6 +84,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runOperatorCli(argv);
       case 'migrate':
         return await migrateCommand(rest);
+      case 'keys':
+        return await runKeysCli(rest, { env: process.env, out: process.stdout, err: process.stderr });
       case 'agent':
         return await (await import('../../agent/cli.js')).runAgentCli(rest, process.env);
       case undefined:

@@ -18,6 +18,8 @@ import { operatorKeyRoutes } from './routes/operator-keys.js';
 export interface HttpDeps extends ServiceDeps {
   /** True once the broker and workers are up; /readyz reports it. */
   isReady: () => boolean;
+  /** Why a started service is not ready (a dependency such as the external broker is down), or undefined. */
+  unreadyReason?: () => string | undefined;
   /** Operator authentication (src/http/auth.ts); absent means AUTH_MODE=off. */
   auth?: {
     mode: 'required' | 'off';

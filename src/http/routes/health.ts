@@ -2,12 +2,21 @@ import type { FastifyPluginAsync } from 'fastify';
 import { migrationStatus } from '../../store/migrate.js';
 import type { HttpDeps } from '../app.js';
 
+/** How long /readyz waits for the database before it answers 503. */
+const READY_TIMEOUT_MS = 2000;
+
 export function healthRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
     app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
       try {
-        const { current, expected } = await migrationStatus(deps.db);
+        // A blackholed database fails the store's own deadlines; this one keeps a probe from waiting for them.
+        const status = await Promise.race([
+          migrationStatus(deps.db),
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), READY_TIMEOUT_MS).unref()),
+        ]);
+        if (status === undefined) throw new Error('timeout');
+        const { current, expected } = status;
         if (current !== expected) {
           return reply
             .code(503)
@@ -17,6 +26,8 @@ export function healthRoutes(deps: HttpDeps): FastifyPluginAsync {
         return reply.code(503).send({ status: 'not ready', message: 'the database is not reachable' });
       }
       if (!deps.isReady()) return reply.code(503).send({ status: 'not ready', message: 'starting' });
+      const reason = deps.unreadyReason?.();
+      if (reason !== undefined) return reply.code(503).send({ status: 'not ready', message: reason });
       return { status: 'ready' };
     });
   };
