@@ -217,7 +217,9 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
       try {
         const result = await migrate(db);
         if (result.applied.length > 0) log.info({ applied: result.applied }, 'migrations applied');
-        await security.start();
+        // The master key check hashes (scrypt, off the main thread): it runs while the listeners bind.
+        const securityStarted = security.start();
+        securityStarted.catch(() => undefined);
         // Before any listener: every event written from now on carries this deployment's thingArn.
         await saveDeploymentSettings(db, deps.arn);
         try {
@@ -243,6 +245,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
           }
           addresses.deviceHttp = url(deviceTls ? 'https' : 'http', deviceHttp.server.address());
         }
+        await securityStarted;
         dispatcher.start();
         workers.start();
         ready = true;

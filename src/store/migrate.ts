@@ -71,9 +71,13 @@ export async function migrate(db: Db, migrations?: Migration[]): Promise<Migrati
   });
 }
 
+let expectedMigration: Promise<number> | undefined;
+
 /** For /readyz: is the database at exactly the migration this code expects? */
 export async function migrationStatus(db: Db): Promise<{ current: number; expected: number }> {
-  const expected = (await loadMigrations()).at(-1)?.id ?? 0;
+  // The files do not change while the process runs: read them once, not on every probe.
+  expectedMigration ??= loadMigrations().then((all) => all.at(-1)?.id ?? 0);
+  const expected = await expectedMigration;
   const rows = await db.query<{ id: number | null }>('SELECT max(id) AS id FROM fleetjobs_migrations');
   return { current: rows[0]?.id ?? 0, expected };
 }
