@@ -193,8 +193,9 @@ export function createPostgresDb(options: PostgresOptions): Db {
   const pending = new Set<Pending>();
   let checking = false;
   let closed = false;
+  let typesKnown = false;
   const reachable = async (): Promise<boolean> => {
-    const probe = postgres(options.url, connectionOptions(1));
+    const probe = postgres(options.url, { ...connectionOptions(1), fetch_types: false });
     try {
       return (await within(probe.unsafe('select 1'), timeouts.unansweredMs)) !== 'timeout';
     } catch {
@@ -262,6 +263,13 @@ export function createPostgresDb(options: PostgresOptions): Db {
       if (deadline) entry.fail = fail;
       pending.add(entry);
       p.then((v) => {
+        if (!typesKnown) {
+          // The array types are in the shared parsers now. postgres.js fetches them again on every new connection
+          // and leaves that query's rejection unhandled when the connection dies meanwhile (a crash under
+          // --unhandled-rejections=throw, Node's default): reconnects during an outage must not fetch them.
+          typesKnown = true;
+          (sql.options as { fetch_types: boolean }).fetch_types = false;
+        }
         if (settle()) resolve(v);
       }, fail);
     });
