@@ -4,28 +4,39 @@ import { selectEventsAfter, selectLastEventSeq } from '../../store/events.js';
 import { sendError } from '../error-handler.js';
 import type { ServiceDeps } from '../../service/deps.js';
 import { isValidJobId } from '../../protocol/limits.js';
+import { createJobProgressWatcher } from '../job-progress.js';
 
 export interface EventRoutesOptions {
   /** How often an open stream looks for new events. */
   pollMs?: number;
   /** Comment lines that keep idle proxies from closing the stream. */
   heartbeatMs?: number;
+  /** How often ?progress=true streams are sent the newest jobs that changed. */
+  progressMs?: number;
 }
 
 const PAGE = 500;
+/** The jobs ?progress=true follows: the newest page of ListJobs as the dashboard shows it. */
+const PROGRESS_JOBS = 50;
 
 /**
  * [SPEC 5] GET /events: job and execution events ($aws/events payloads) as server-sent events. Each event's id
  * is its sequence number; a client reconnecting with Last-Event-ID (or ?lastEventId=) gets every event after it
  * that is still within retention, in order. Without one, the stream starts at the newest event. ?jobId= keeps
- * one job's events.
+ * one job's events. ?progress=true adds `jobProgress` events without an id (they are not stored, so not
+ * replayed): at once the newest jobs with their jobProcessDetails, then each of them again when it changed.
  */
 export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {}): FastifyPluginAsync {
   const pollMs = options.pollMs ?? 250;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   return async (app) => {
     const open = new Set<ServerResponse>();
+    const progress = createJobProgressWatcher(deps, app.log, {
+      intervalMs: options.progressMs ?? 1000,
+      limit: PROGRESS_JOBS,
+    });
     app.addHook('preClose', async () => {
+      progress.close();
       for (const res of open) res.end();
     });
 
@@ -39,12 +50,13 @@ export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {})
             properties: {
               jobId: { type: 'string' },
               lastEventId: { type: 'string' },
+              progress: { type: 'boolean' },
             },
           },
         },
       },
       async (request, reply) => {
-        const query = request.query as { jobId?: string; lastEventId?: string };
+        const query = request.query as { jobId?: string; lastEventId?: string; progress?: boolean };
         const resumeFrom = request.headers['last-event-id'] ?? query.lastEventId;
         if (resumeFrom !== undefined && !/^\d{1,15}$/.test(String(resumeFrom))) {
           return sendError(reply, 'InvalidRequest', 'Last-Event-ID must be the id of an event (a number)');
@@ -69,10 +81,16 @@ export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {})
         let timer: NodeJS.Timeout | undefined;
         const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), heartbeatMs);
         heartbeat.unref();
+        const unsubscribe = query.progress
+          ? progress.subscribe((jobs) => {
+              for (const job of jobs) res.write(`event: jobProgress\ndata: ${JSON.stringify(job)}\n\n`);
+            })
+          : undefined;
         res.on('close', () => {
           closed = true;
           open.delete(res);
           clearInterval(heartbeat);
+          unsubscribe?.();
           if (timer) clearTimeout(timer);
         });
 
