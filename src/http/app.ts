@@ -69,6 +69,6 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   if (deps.auth?.masterKey !== undefined) await app.register(operatorKeyRoutes(deps, deps.auth.masterKey));
   await app.register(metricsRoutes(deps));
   await app.register(eventRoutes(deps));
-  await app.register(dashboardRoutes);
+  await app.register(dashboardRoutes());
   return app;
 }

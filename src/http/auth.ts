@@ -31,10 +31,10 @@ export interface AuthOptions {
 }
 
 /**
- * Routes open without a key: probes carry no credentials, and the dashboard page and OpenAPI UI are static (the
- * dashboard sends the key with each API call it makes). They reveal no fleet data.
+ * Routes open without a key: probes carry no credentials, and the dashboard's files and the OpenAPI UI are static
+ * (the dashboard sends the key with each API call it makes). They reveal no fleet data.
  */
-const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/']);
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/', '/assets/:file']);
 const LOCAL_ADMIN: OperatorPrincipal = { accessKeyId: 'local', role: 'admin' };
 
 /**

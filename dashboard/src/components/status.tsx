@@ -1,0 +1,50 @@
+import { COUNTER, EXECUTION_STATUSES, type ExecutionStatus, type JobProcessDetails } from '../types';
+
+export function StatusBadge({ status }: { status: string }) {
+  return <span class={`badge s-${status}`}>{status.replace(/_/g, ' ')}</span>;
+}
+
+/** Finished executions first, in the order an operator reads them, then the ones still pending. */
+const BAR_ORDER: ExecutionStatus[] = [
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'REJECTED',
+  'CANCELED',
+  'REMOVED',
+  'IN_PROGRESS',
+  'QUEUED',
+];
+
+export function counts(details: JobProcessDetails | undefined): { status: ExecutionStatus; n: number }[] {
+  return EXECUTION_STATUSES.map((status) => ({ status, n: details?.[COUNTER[status]] ?? 0 }));
+}
+
+export function totals(details: JobProcessDetails | undefined): { done: number; total: number } {
+  let done = 0;
+  let total = 0;
+  for (const { status, n } of counts(details)) {
+    total += n;
+    if (status !== 'QUEUED' && status !== 'IN_PROGRESS') done += n;
+  }
+  return { done, total };
+}
+
+export function ProgressBar({ details }: { details: JobProcessDetails | undefined }) {
+  const byStatus = new Map(counts(details).map((c) => [c.status, c.n]));
+  const { total } = totals(details);
+  if (details === undefined) return <div class="bar bar-unknown" aria-label="progress not known yet" />;
+  const label = BAR_ORDER.filter((s) => (byStatus.get(s) ?? 0) > 0)
+    .map((s) => `${s}: ${byStatus.get(s)}`)
+    .join(', ');
+  return (
+    <div class="bar" role="img" aria-label={label || 'no executions'}>
+      {BAR_ORDER.map((s) => {
+        const n = byStatus.get(s) ?? 0;
+        return n > 0 ? (
+          <span key={s} class={`s-${s}`} style={{ width: `${(100 * n) / total}%` }} title={`${s}: ${n}`} />
+        ) : null;
+      })}
+    </div>
+  );
+}

@@ -1,0 +1,122 @@
+import { Fragment } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, query, seg } from '../api';
+import { href } from '../router';
+import { StatusBadge } from '../components/status';
+import { Empty, ErrorNotice, Loading } from '../components/notice';
+import { when } from '../format';
+import { EXECUTION_STATUSES, type ExecutionStatus, type ExecutionSummary, type Thing } from '../types';
+
+interface ThingExecutions {
+  executionSummaries: { jobId: string; jobExecutionSummary: ExecutionSummary }[];
+  nextToken?: string;
+}
+
+/** One thing: its attributes and its executions across jobs, newest first. */
+export function ThingView({ thingName }: { thingName: string }) {
+  const [thing, setThing] = useState<Thing>();
+  const [rows, setRows] = useState<ThingExecutions['executionSummaries']>();
+  const [filter, setFilter] = useState<ExecutionStatus | ''>('');
+  const [error, setError] = useState<string>();
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    let stale = false;
+    setRows(undefined);
+    Promise.all([
+      api<Thing>('GET', `/things/${seg(thingName)}`),
+      api<ThingExecutions>(
+        'GET',
+        `/things/${seg(thingName)}/jobs${query({ status: filter, maxResults: 100 })}`,
+      ),
+    ])
+      .then(([t, list]) => {
+        if (stale) return;
+        setThing(t);
+        setRows(list.executionSummaries);
+        setError(undefined);
+      })
+      .catch((err: unknown) => !stale && setError(err instanceof Error ? err.message : String(err)));
+    return () => {
+      stale = true;
+    };
+  }, [thingName, filter, attempt]);
+
+  const attributes = Object.entries(thing?.attributes ?? {});
+  return (
+    <section class="card">
+      <div class="card-head">
+        <a href={href.jobs()}>← Jobs</a>
+        <h2>
+          Thing <span class="mono">{thingName}</span>
+        </h2>
+        {thing?.thingTypeName && <span class="badge">{thing.thingTypeName}</span>}
+        <span class="grow" />
+        <label class="inline">
+          Status
+          <select
+            name="status"
+            value={filter}
+            onChange={(e) => setFilter(e.currentTarget.value as ExecutionStatus | '')}
+          >
+            <option value="">all</option>
+            {EXECUTION_STATUSES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      {error && <ErrorNotice error={error} onRetry={() => setAttempt((n) => n + 1)} />}
+      {attributes.length > 0 && (
+        <dl class="facts">
+          {attributes.map(([k, v]) => (
+            <Fragment key={k}>
+              <dt>{k}</dt>
+              <dd>{v}</dd>
+            </Fragment>
+          ))}
+        </dl>
+      )}
+      {error ? null : rows === undefined ? (
+        <Loading />
+      ) : rows.length === 0 ? (
+        <Empty>
+          {filter ? `No ${filter} executions on this thing.` : 'No job has run on this thing yet.'}
+        </Empty>
+      ) : (
+        <table class="executions">
+          <thead>
+            <tr>
+              <th>Job</th>
+              <th>Status</th>
+              <th class="num">#</th>
+              <th class="num">Retry</th>
+              <th>Queued</th>
+              <th>Started</th>
+              <th>Updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map(({ jobId, jobExecutionSummary: e }) => (
+              <tr key={`${jobId}#${e.executionNumber ?? ''}`} data-job-id={jobId}>
+                <td>
+                  <a href={href.job(jobId)}>{jobId}</a>
+                </td>
+                <td>
+                  <StatusBadge status={e.status} />
+                </td>
+                <td class="num">{e.executionNumber}</td>
+                <td class="num">{e.retryAttempt ?? 0}</td>
+                <td class="muted">{when(e.queuedAt)}</td>
+                <td class="muted">{when(e.startedAt)}</td>
+                <td class="muted">{when(e.lastUpdatedAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
