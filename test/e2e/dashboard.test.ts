@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
+import { createServer, connect, type Socket } from 'node:net';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,45 @@ if (!haveChromium && process.env.FLEETJOBS_REQUIRE_BROWSER === '1') {
 if (!haveChromium) console.log(`dashboard browser tests skipped: ${CHROMIUM} is not installed`);
 const browser = it.skipIf(!haveChromium);
 
+/** A TCP proxy in front of the server, so a test can drop the browser's connections and refuse new ones. */
+async function tcpProxy(target: string) {
+  const { hostname, port } = new URL(target);
+  const sockets = new Set<Socket>();
+  let refusing = false;
+  const server = createServer((client) => {
+    if (refusing) return client.destroy();
+    const upstream = connect(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    /** Drops every open connection and refuses new ones until restore(). */
+    cut() {
+      refusing = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      refusing = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 beforeAll(async () => {
   await ensureDashboardBuilt();
   await mkdir(SHOTS, { recursive: true });
@@ -37,8 +77,9 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
   let profile: string;
   let context: BrowserContext;
   let page: Page;
+  let proxy: Awaited<ReturnType<typeof tcpProxy>>;
   const devices: MqttClient[] = [];
-  const requests: { url: string; authorization: string | undefined }[] = [];
+  const requests: { url: string; authorization: string | undefined; lastEventId: string | undefined }[] = [];
   const shot = (name: string) =>
     page.screenshot({ path: join(SHOTS, `${backend}-${name}.png`), fullPage: true });
 
@@ -78,6 +119,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
       documentParameters: [{ key: 'version', description: 'semver to install', example: '1.2.3' }],
     });
     if (!haveChromium) return;
+    proxy = await tcpProxy(app.addresses.http);
     profile = await mkdtemp(join(tmpdir(), 'fleetjobs-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
@@ -96,11 +138,18 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     });
     page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(10_000);
-    page.on('request', (r) => requests.push({ url: r.url(), authorization: r.headers().authorization }));
+    page.on('request', (r) =>
+      requests.push({
+        url: r.url(),
+        authorization: r.headers().authorization,
+        lastEventId: r.headers()['last-event-id'],
+      }),
+    );
   }, 120_000);
   afterAll(async () => {
     for (const d of devices) await d.endAsync();
     await context?.close();
+    await proxy?.close();
     await app?.close();
     await t?.close();
     if (profile) await rm(profile, { recursive: true, force: true });
@@ -157,7 +206,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
   });
 
   browser('refuses a wrong key, then signs in with an operator key kept in session storage', async () => {
-    await page.goto(`${app.addresses.http}/`);
+    await page.goto(`${proxy.url}/`);
     await page.locator('input[name=operatorKey]').fill('FJAAAAAAAAAAAAAAAAAA.wrong');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('alert').filter({ hasText: 'refused this key' }).waitFor();
@@ -212,6 +261,20 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     },
   );
 
+  browser('resumes the event stream with Last-Event-ID after the connection dropped', async () => {
+    const before = requests.filter((r) => new URL(r.url).pathname === '/events').length;
+    proxy.cut();
+    await page.locator('[data-stream=reconnecting]').waitFor();
+    await api('PUT', '/jobs/other-1/cancel', {});
+    proxy.restore();
+    await page.locator('[data-stream=live]').waitFor();
+    await page.locator('tr[data-job-id=other-1] .badge', { hasText: 'CANCELED' }).waitFor();
+    const again = requests.filter((r) => new URL(r.url).pathname === '/events').slice(before);
+    expect(again.length).toBeGreaterThan(0);
+    // Every reconnect names the last event the page had seen (fw-1's completion, at least).
+    expect(again.every((r) => r.lastEventId !== undefined && /^\d+$/.test(r.lastEventId))).toBe(true);
+  });
+
   browser(
     'opens a job, filters its executions by status and shows a device statusDetails and history',
     async () => {
@@ -245,7 +308,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
   });
 
   browser('creates a job from a template with parameters and cancels it after confirmation', async () => {
-    await page.goto(`${app.addresses.http}/#/jobs/new`);
+    await page.goto(`${proxy.url}/#/jobs/new`);
     await page.locator('input[name=jobId]').fill('upd-1');
     await page.locator('textarea[name=targets]').fill('idle-1');
     await page.getByText('From a template').click();
