@@ -14,7 +14,6 @@ export class LiveJobs {
   readonly jobs = new Map<string, JobSummary>();
   state: StreamState = 'connecting';
   stateDetail: string | undefined;
-  error: string | undefined;
   loaded = false;
   private readonly listeners = new Set<Listener>();
   private readonly jobListeners = new Map<string, Set<Listener>>();

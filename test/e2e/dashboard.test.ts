@@ -265,6 +265,8 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     const before = requests.filter((r) => new URL(r.url).pathname === '/events').length;
     proxy.cut();
     await page.locator('[data-stream=reconnecting]').waitFor();
+    await page.getByRole('alert').filter({ hasText: 'Reconnecting' }).waitFor();
+    await shot('06-reconnecting');
     await api('PUT', '/jobs/other-1/cancel', {});
     proxy.restore();
     await page.locator('[data-stream=live]').waitFor();
@@ -291,7 +293,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
       const detail = page.locator('.execution-detail');
       await detail.locator('table.kv', { hasText: 'disk full' }).waitFor();
       expect(await detail.locator('table.history tbody tr').count()).toBe(1);
-      await shot('06-job-detail-failed');
+      await shot('07-job-detail-failed');
 
       await page.locator('select[name=status]').selectOption('SUCCEEDED');
       await page.locator('tr[data-thing=dev-1]').waitFor();
@@ -304,17 +306,22 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     await page.locator('tr[data-thing=dev-2] a').click();
     await page.waitForURL(/#\/things\/dev-2$/);
     await page.locator('tr[data-job-id=fw-1] .badge', { hasText: 'FAILED' }).waitFor();
-    await shot('07-thing');
+    await shot('08-thing');
   });
 
   browser('creates a job from a template with parameters and cancels it after confirmation', async () => {
     await page.goto(`${proxy.url}/#/jobs/new`);
     await page.locator('input[name=jobId]').fill('upd-1');
-    await page.locator('textarea[name=targets]').fill('idle-1');
+    await page.locator('textarea[name=targets]').fill('ghost-9');
     await page.getByText('From a template').click();
     await page.locator('select[name=template]').selectOption('firmware');
     await page.locator('input[name=param-version]').fill('2.4.0');
-    await shot('08-create-from-template');
+    await page.getByRole('button', { name: 'Create job' }).click();
+    // The server's answer is shown as it is: here the target that does not exist.
+    await page.getByRole('alert').filter({ hasText: 'ghost-9' }).waitFor();
+    await shot('09-create-error');
+    await page.locator('textarea[name=targets]').fill('idle-1');
+    await shot('10-create-from-template');
     await page.getByRole('button', { name: 'Create job' }).click();
     await page.waitForURL(/#\/jobs\/upd-1$/);
     await page.locator('.tile[data-status=QUEUED] .tile-n', { hasText: '1' }).waitFor();
@@ -331,14 +338,14 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     await page.getByRole('button', { name: 'Cancel job…' }).click();
     await dialog.getByText('Force cancel', { exact: true }).click();
     await dialog.locator('input[name=comment]').fill('wrong version');
-    await shot('09-cancel-confirm');
+    await shot('11-cancel-confirm');
     await dialog.getByRole('button', { name: 'Force cancel job' }).click();
     await dialog.waitFor({ state: 'detached' });
     await page.locator('.job-title + .badge', { hasText: 'CANCELED' }).waitFor();
     await page.locator('.tile[data-status=CANCELED] .tile-n', { hasText: '1' }).waitFor();
     const { job } = (await api('GET', '/jobs/upd-1')) as { job: Record<string, unknown> };
     expect(job).toMatchObject({ status: 'CANCELED', forceCanceled: true, comment: 'wrong version' });
-    await shot('10-canceled');
+    await shot('12-canceled');
   });
 
   browser('sent the key only as a Bearer header, never in a URL', async () => {

@@ -18,7 +18,11 @@ export function JobsList({ live }: { live: LiveJobs }) {
           New job
         </a>
       </div>
-      {live.error && <ErrorNotice error={live.error} />}
+      {live.state === 'reconnecting' && (
+        <ErrorNotice
+          error={`${live.loaded ? 'The live connection dropped; the list may be behind.' : 'The server cannot be reached.'} Reconnecting… (${live.stateDetail ?? 'no answer'})`}
+        />
+      )}
       {!live.loaded && live.state !== 'live' ? (
         <Loading />
       ) : jobs.length === 0 ? (
