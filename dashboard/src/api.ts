@@ -32,6 +32,9 @@ let onUnauthorized: (message: string) => void = () => {};
 export function setUnauthorizedHandler(handler: (message: string) => void): void {
   onUnauthorized = handler;
 }
+export function reportUnauthorized(message: string): void {
+  onUnauthorized(message);
+}
 
 export async function api<T>(
   method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE',

@@ -1,4 +1,4 @@
-import { authHeaders } from './api';
+import { authHeaders, reportUnauthorized } from './api';
 
 export interface ServerEvent {
   type: string;
@@ -29,6 +29,8 @@ export function openEventStream(
         const headers: Record<string, string> = { accept: 'text/event-stream', ...authHeaders() };
         if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
         const res = await fetch(path, { headers, signal: stop.signal, cache: 'no-store' });
+        // A revoked or wrong key will not start working by retrying: sign out.
+        if (res.status === 401) return reportUnauthorized('the server no longer accepts this key');
         if (!res.ok || res.body === null) throw new Error(`/events answered ${res.status}`);
         failures = 0;
         handlers.onState('live');

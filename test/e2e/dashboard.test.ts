@@ -356,4 +356,28 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     expect(events.length).toBeGreaterThan(0);
     for (const r of events) expect(r.authorization).toBe(`Bearer ${admin?.token}`);
   });
+
+  browser('signs out to the login when its key is revoked', async () => {
+    const viewer = (await api('POST', '/operator-keys', { role: 'viewer' })) as {
+      accessKeyId: string;
+      token: string;
+    };
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.locator('input[name=operatorKey]').fill(viewer.token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-stream=live]').waitFor();
+    await page.goto(`${proxy.url}/#/jobs`);
+    await page.locator('tr[data-job-id=fw-1]').waitFor();
+    // Once every row has its counters the page makes no call but the stream's.
+    await page.waitForFunction(
+      "[...document.querySelectorAll('td.done')].every((td) => !td.textContent.includes('…'))",
+    );
+    await api('DELETE', `/operator-keys/${viewer.accessKeyId}`);
+    // The open stream was admitted before the revocation; its next connection is refused.
+    proxy.cut();
+    proxy.restore();
+    await page.getByRole('alert').filter({ hasText: 'no longer accepts this key' }).waitFor();
+    expect(await page.evaluate("sessionStorage.getItem('fleetjobs.operatorKey')")).toBeNull();
+    await shot('13-signed-out');
+  });
 });
