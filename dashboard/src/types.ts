@@ -1,40 +1,18 @@
 /** The shapes the dashboard reads: the AWS IoT control-plane responses fleetjobs serves (docs/api.md). */
 
-export const EXECUTION_STATUSES = [
-  'QUEUED',
-  'IN_PROGRESS',
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'REJECTED',
-  'CANCELED',
-  'REMOVED',
-] as const;
-export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
-export type JobStatus = 'SCHEDULED' | 'IN_PROGRESS' | 'CANCELED' | 'COMPLETED' | 'DELETION_IN_PROGRESS';
+import {
+  EXECUTION_STATUSES,
+  STATUS_COUNTERS,
+  type ExecutionStatus,
+  type JobStatus,
+  type StatusCounts,
+} from '../../src/protocol/states';
 
-export interface JobProcessDetails {
-  numberOfCanceledThings?: number;
-  numberOfSucceededThings?: number;
-  numberOfFailedThings?: number;
-  numberOfRejectedThings?: number;
-  numberOfQueuedThings?: number;
-  numberOfInProgressThings?: number;
-  numberOfRemovedThings?: number;
-  numberOfTimedOutThings?: number;
-}
+// One source of truth for statuses and their counters: the server's protocol table (pure, no I/O).
+export { EXECUTION_STATUSES, STATUS_COUNTERS, type ExecutionStatus, type JobStatus };
 
-/** The jobProcessDetails counter of each execution status. */
-export const COUNTER: Record<ExecutionStatus, keyof JobProcessDetails> = {
-  QUEUED: 'numberOfQueuedThings',
-  IN_PROGRESS: 'numberOfInProgressThings',
-  SUCCEEDED: 'numberOfSucceededThings',
-  FAILED: 'numberOfFailedThings',
-  TIMED_OUT: 'numberOfTimedOutThings',
-  REJECTED: 'numberOfRejectedThings',
-  CANCELED: 'numberOfCanceledThings',
-  REMOVED: 'numberOfRemovedThings',
-};
+/** jobProcessDetails: a counter per execution status (absent ones are 0). */
+export type JobProcessDetails = Partial<StatusCounts>;
 
 /** A row of the jobs list: ListJobs' summary, or a `jobProgress` event, with counters when known. */
 export interface JobSummary {

@@ -18,7 +18,9 @@ function newestMtime(path: string): number {
  */
 export async function ensureDashboardBuilt(): Promise<void> {
   const index = join(DASHBOARD_BUILD, 'index.html');
-  if (existsSync(index) && statSync(index).mtimeMs >= newestMtime(DASHBOARD_SOURCE)) return;
+  // The app imports the status table of src/protocol too.
+  const sources = Math.max(newestMtime(DASHBOARD_SOURCE), newestMtime(join(root, 'src', 'protocol')));
+  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
   const { build } = await import('vite');
   await build({ configFile: join(DASHBOARD_SOURCE, 'vite.config.ts'), logLevel: 'warn' });
 }

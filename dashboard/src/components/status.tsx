@@ -1,4 +1,4 @@
-import { COUNTER, EXECUTION_STATUSES, type ExecutionStatus, type JobProcessDetails } from '../types';
+import { EXECUTION_STATUSES, STATUS_COUNTERS, type ExecutionStatus, type JobProcessDetails } from '../types';
 
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge s-${status}`}>{status.replace(/_/g, ' ')}</span>;
@@ -17,7 +17,7 @@ const BAR_ORDER: ExecutionStatus[] = [
 ];
 
 export function counts(details: JobProcessDetails | undefined): { status: ExecutionStatus; n: number }[] {
-  return EXECUTION_STATUSES.map((status) => ({ status, n: details?.[COUNTER[status]] ?? 0 }));
+  return EXECUTION_STATUSES.map((status) => ({ status, n: details?.[STATUS_COUNTERS[status]] ?? 0 }));
 }
 
 export function totals(details: JobProcessDetails | undefined): { done: number; total: number } {
