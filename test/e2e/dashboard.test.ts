@@ -147,7 +147,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     );
   }, 120_000);
   afterAll(async () => {
-    for (const d of devices) await d.endAsync();
+    for (const d of devices) await d.endAsync(true);
     await context?.close();
     await proxy?.close();
     await app?.close();
@@ -369,9 +369,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     await page.goto(`${proxy.url}/#/jobs`);
     await page.locator('tr[data-job-id=fw-1]').waitFor();
     // Once every row has its counters the page makes no call but the stream's.
-    await page.waitForFunction(
-      "[...document.querySelectorAll('td.done')].every((td) => !td.textContent.includes('…'))",
-    );
+    await expect.poll(() => page.locator('td.done', { hasText: '…' }).count()).toBe(0);
     await api('DELETE', `/operator-keys/${viewer.accessKeyId}`);
     // The open stream was admitted before the revocation; its next connection is refused.
     proxy.cut();
