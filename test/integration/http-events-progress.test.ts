@@ -50,10 +50,17 @@ async function openStream(url: string, headers: Record<string, string> = {}) {
           if (match(e)) return e;
         }
         if (Date.now() > deadline) throw new Error(`no ${what} on the stream within 5 s`);
-        await Promise.race([
-          pump(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error(`no ${what} within 5 s`)), 5000)),
-        ]);
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await Promise.race([
+            pump(),
+            new Promise((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`no ${what} within 5 s`)), 5000);
+            }),
+          ]);
+        } finally {
+          clearTimeout(timer);
+        }
       }
     },
     async close() {
