@@ -8,8 +8,10 @@ import { migrate } from './store/migrate.js';
 import { createTopicScheme } from './protocol/topics.js';
 import { buildApp } from './http/app.js';
 import { buildDevicePlaneApp } from './http/device-plane/app.js';
-import { createDevicePlaneAuth } from './http/device-plane/auth.js';
+import { createDevicePlaneAuth, type SigV4Secrets } from './http/device-plane/auth.js';
 import type { ServiceDeps } from './service/deps.js';
+import { thingSigningSecrets } from './service/credentials.js';
+import { LIMITS } from './protocol/limits.js';
 import { createMetrics } from './service/metrics.js';
 import {
   createBroker,
@@ -23,8 +25,8 @@ import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
 import { createWorkers, type Workers, type WorkersOptions } from './workers/index.js';
 import { saveDeploymentSettings } from './store/events.js';
-import { createSecurity, type SecurityOptions } from './security.js';
 import { databaseReachable, preflight, readableFile, tcpReachable } from './preflight.js';
+import { createSecurity, type Security, type SecurityOptions } from './security.js';
 
 export interface FleetJobsOptions {
   config: Config;
@@ -77,6 +79,18 @@ function url(scheme: string, address: AddressInfo | string | null): string {
   if (typeof address === 'string') return address;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `${scheme}://${host}:${address.port}`;
+}
+
+/** What the device data plane checks SigV4 signatures with; none without a master key. */
+function sigV4Secrets(deps: ServiceDeps, security: Security): SigV4Secrets | undefined {
+  const { masterKey, operatorKeys } = security;
+  if (masterKey === undefined || operatorKeys === undefined) return undefined;
+  return {
+    thing: (thingName) => thingSigningSecrets(deps, masterKey, thingName),
+    operator: (accessKeyId) => operatorKeys.secretFor(accessKeyId),
+    clock: deps.clock,
+    maxClockSkewSeconds: LIMITS.SIGV4_MAX_CLOCK_SKEW_SECONDS,
+  };
 }
 
 /** The whole server in-process: `fleetjobs serve` is a thin shell over it, tests run it on port 0. */
@@ -157,6 +171,10 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
       isReady: () => ready,
       unreadyReason: () =>
         broker.connected?.() === false ? 'the MQTT broker at MQTT_URL is not reachable' : undefined,
+      deviceEndpoints: () => ({
+        mqtt: config.mqttUrl ?? addresses.mqtts ?? addresses.mqtt,
+        deviceHttp: addresses.deviceHttp,
+      }),
       auth: {
         mode: config.authMode,
         operatorKeys: security.operatorKeys,
@@ -187,8 +205,9 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
             ...deps,
             authOff: config.authMode === 'off',
             rateLimit: deviceRateLimit,
-            authenticate: createDevicePlaneAuth((thingName, secret) =>
-              security.devices.verify(thingName, secret),
+            authenticate: createDevicePlaneAuth(
+              (thingName, secret) => security.devices.verify(thingName, secret),
+              sigV4Secrets(deps, security),
             ),
           },
           { logger: log, https: deviceTls },

@@ -14,12 +14,15 @@ import type { OperatorKeyResolver } from '../service/operator-keys.js';
 import { installAuth } from './auth.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { operatorKeyRoutes } from './routes/operator-keys.js';
+import { endpointRoutes, type DeviceEndpoints } from './routes/endpoints.js';
 
 export interface HttpDeps extends ServiceDeps {
   /** True once the broker and workers are up; /readyz reports it. */
   isReady: () => boolean;
   /** Why a started service is not ready (a dependency such as the external broker is down), or undefined. */
   unreadyReason?: () => string | undefined;
+  /** The device listeners, for DescribeEndpoint; known once they listen. */
+  deviceEndpoints?: () => DeviceEndpoints;
   /** Operator authentication (src/http/auth.ts); absent means AUTH_MODE=off. */
   auth?: {
     mode: 'required' | 'off';
@@ -65,8 +68,9 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(healthRoutes(deps));
   await app.register(controlPlaneRoutes(deps));
-  await app.register(credentialRoutes(deps, deps.auth?.onDeviceCredentialsRevoked));
+  await app.register(credentialRoutes(deps, deps.auth?.onDeviceCredentialsRevoked, deps.auth?.masterKey));
   if (deps.auth?.masterKey !== undefined) await app.register(operatorKeyRoutes(deps, deps.auth.masterKey));
+  await app.register(endpointRoutes(deps));
   await app.register(metricsRoutes(deps));
   await app.register(eventRoutes(deps));
   await app.register(dashboardRoutes());

@@ -6,14 +6,7 @@ import type { OperatorKeyResolver, OperatorPrincipal } from '../service/operator
 import type { OperatorRole } from '../store/operator-keys.js';
 import { createRateLimiter, type RateLimit } from '../service/token-bucket.js';
 import { sendError } from './error-handler.js';
-import {
-  EMPTY_SHA256,
-  computeSignature,
-  parseAmzDate,
-  parseSigV4Authorization,
-  signatureMatches,
-  type SigV4Authorization,
-} from './sigv4.js';
+import { EMPTY_SHA256, readSigV4Claim, verifySigV4, type SigV4Claim } from './sigv4.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -51,12 +44,9 @@ export function roleAllows(role: OperatorRole, method: string, route: string | u
 }
 
 interface PendingSigV4 {
-  auth: SigV4Authorization;
-  amzDate: string;
+  claim: SigV4Claim;
   secret: string;
   principal: OperatorPrincipal;
-  /** The signed x-amz-content-sha256, if the client sent one. */
-  claimedHash: string | undefined;
 }
 
 const pendingSig = new WeakMap<FastifyRequest, PendingSigV4>();
@@ -131,53 +121,14 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       if (principal === undefined) return unauthorized(request, reply, 'the key is not valid or was revoked');
       return admit(request, reply, principal);
     }
-    const auth = parseSigV4Authorization(header);
-    if (auth === undefined) {
-      return unauthorized(
-        request,
-        reply,
-        'Authorization is neither Bearer nor a well-formed AWS4-HMAC-SHA256 signature',
-      );
-    }
-    const amzDate = request.headers['x-amz-date'];
-    const signedAt = typeof amzDate === 'string' ? parseAmzDate(amzDate) : undefined;
-    if (typeof amzDate !== 'string' || signedAt === undefined || !auth.signedHeaders.includes('x-amz-date')) {
-      return unauthorized(
-        request,
-        reply,
-        'a SigV4 request must sign an X-Amz-Date header (yyyymmddThhmmssZ)',
-      );
-    }
-    if (!auth.signedHeaders.includes('host') || amzDate.slice(0, 8) !== auth.date) {
-      return unauthorized(
-        request,
-        reply,
-        'the signature must cover host, and its scope date must match X-Amz-Date',
-      );
-    }
-    if (Math.abs(options.clock().getTime() - signedAt.getTime()) > skew) {
-      return unauthorized(
-        request,
-        reply,
-        `X-Amz-Date is more than ${skew / 1000} s from the server clock; sign again with a correct clock`,
-      );
-    }
-    const key = await resolver.secretFor(auth.accessKeyId);
+    const claim = readSigV4Claim(request.headers, options.clock(), skew);
+    if (typeof claim === 'string') return unauthorized(request, reply, claim);
+    const key = await resolver.secretFor(claim.auth.accessKeyId);
     if (key === undefined)
       return unauthorized(request, reply, 'the access key id is not valid or was revoked');
-    const claimed = request.headers['x-amz-content-sha256'];
-    if (claimed !== undefined && (typeof claimed !== 'string' || !/^[0-9a-f]{64}$/.test(claimed))) {
-      return unauthorized(request, reply, 'x-amz-content-sha256 must be the hex SHA-256 of the body');
-    }
-    const pending: PendingSigV4 = {
-      auth,
-      amzDate,
-      secret: key.secret,
-      principal: key.principal,
-      claimedHash: claimed,
-    };
+    const pending: PendingSigV4 = { claim, secret: key.secret, principal: key.principal };
     if (!hasBody(request)) {
-      if (claimed !== undefined && claimed !== EMPTY_SHA256) {
+      if (claim.claimedHash !== undefined && claim.claimedHash !== EMPTY_SHA256) {
         return unauthorized(request, reply, 'x-amz-content-sha256 does not match the body');
       }
       return verify(request, reply, pending, EMPTY_SHA256);
@@ -188,16 +139,11 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
   });
 
   const verify = (request: FastifyRequest, reply: FastifyReply, p: PendingSigV4, payloadHash: string) => {
-    if (p.claimedHash !== undefined && p.claimedHash !== payloadHash) {
+    if (p.claim.claimedHash !== undefined && p.claim.claimedHash !== payloadHash) {
       return unauthorized(request, reply, 'x-amz-content-sha256 does not match the body');
     }
-    const expected = computeSignature(
-      { method: request.method, url: request.raw.url ?? request.url, headers: request.headers, payloadHash },
-      p.auth,
-      p.amzDate,
-      p.secret,
-    );
-    if (!signatureMatches(expected, p.auth.signature)) {
+    const signed = { method: request.method, url: request.raw.url ?? request.url, headers: request.headers };
+    if (!verifySigV4(signed, p.claim, payloadHash, p.secret)) {
       return unauthorized(
         request,
         reply,

@@ -148,3 +148,59 @@ export function computeSignature(
 export function signatureMatches(expected: string, given: string): boolean {
   return safeEqual(expected, given);
 }
+
+/** A SigV4 request whose headers passed the checks; its signature is checked once the body hash is known. */
+export interface SigV4Claim {
+  auth: SigV4Authorization;
+  amzDate: string;
+  /** The signed x-amz-content-sha256, if the client sent one. */
+  claimedHash: string | undefined;
+}
+
+/**
+ * The checks that need no secret: a well-formed Authorization, a signed X-Amz-Date within `skewMs` of `now`,
+ * a signed host, a scope date matching X-Amz-Date, a well-formed x-amz-content-sha256. A string is the reason
+ * for refusing.
+ */
+export function readSigV4Claim(
+  headers: Record<string, string | string[] | undefined>,
+  now: Date,
+  skewMs: number,
+): SigV4Claim | string {
+  const auth = parseSigV4Authorization(
+    typeof headers.authorization === 'string' ? headers.authorization : '',
+  );
+  if (auth === undefined) {
+    return 'Authorization is neither Bearer nor a well-formed AWS4-HMAC-SHA256 signature';
+  }
+  const amzDate = headers['x-amz-date'];
+  const signedAt = typeof amzDate === 'string' ? parseAmzDate(amzDate) : undefined;
+  if (typeof amzDate !== 'string' || signedAt === undefined || !auth.signedHeaders.includes('x-amz-date')) {
+    return 'a SigV4 request must sign an X-Amz-Date header (yyyymmddThhmmssZ)';
+  }
+  if (!auth.signedHeaders.includes('host') || amzDate.slice(0, 8) !== auth.date) {
+    return 'the signature must cover host, and its scope date must match X-Amz-Date';
+  }
+  if (Math.abs(now.getTime() - signedAt.getTime()) > skewMs) {
+    return `X-Amz-Date is more than ${skewMs / 1000} s from the server clock; sign again with a correct clock`;
+  }
+  const claimed = headers['x-amz-content-sha256'];
+  if (claimed !== undefined && (typeof claimed !== 'string' || !/^[0-9a-f]{64}$/.test(claimed))) {
+    return 'x-amz-content-sha256 must be the hex SHA-256 of the body';
+  }
+  return { auth, amzDate, claimedHash: claimed };
+}
+
+/** True when the claim's signature is the one `secret` makes over the request with this body hash. */
+export function verifySigV4(
+  req: Omit<SignedRequest, 'payloadHash'>,
+  claim: SigV4Claim,
+  payloadHash: string,
+  secret: string,
+): boolean {
+  if (claim.claimedHash !== undefined && claim.claimedHash !== payloadHash) return false;
+  return signatureMatches(
+    computeSignature({ ...req, payloadHash }, claim.auth, claim.amzDate, secret),
+    claim.auth.signature,
+  );
+}

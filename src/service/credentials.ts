@@ -13,6 +13,16 @@ import type { ServiceDeps } from './deps.js';
 import { generateSecret, hashSecret, safeEqual, verifySecret } from './secret-hash.js';
 import { createRateLimiter, type RateLimit } from './token-bucket.js';
 
+/**
+ * A thing's secret derived from the master key, so the server can reproduce it to check a SigV4 signature made
+ * with it (HMAC is symmetric); the store still keeps only its scrypt hash, so a database copy alone yields none.
+ */
+export function deriveThingSecret(masterKey: Buffer, thingName: string, credentialId: string): string {
+  return createHmac('sha256', masterKey)
+    .update(`fleetjobs-thing-secret\n${thingName}\n${credentialId}`)
+    .digest('base64url');
+}
+
 /** [SPEC 5] Per-thing MQTT secrets: created and returned once, rotated, revoked. */
 export interface CreatedCredential {
   thingName: string;
@@ -37,12 +47,16 @@ function checkThingName(thingName: string): void {
 export async function createThingCredential(
   deps: ServiceDeps,
   thingName: string,
-  options: { rotate: boolean },
+  options: { rotate: boolean; masterKey?: Buffer | undefined },
 ): Promise<CreatedCredential> {
   checkThingName(thingName);
-  const secret = generateSecret();
-  const secretHash = await hashSecret(secret);
   const credentialId = randomUUID();
+  // With a master key (always, under AUTH_MODE=required) the secret also signs SigV4 requests.
+  const secret =
+    options.masterKey === undefined
+      ? generateSecret()
+      : deriveThingSecret(options.masterKey, thingName, credentialId);
+  const secretHash = await hashSecret(secret);
   const now = deps.clock();
   const { row, revoked } = await deps.db.transaction(async (tx) => {
     if (!(await lockThingForCredentials(tx, thingName))) {
@@ -90,6 +104,20 @@ export async function listThingCredentials(
   checkThingName(thingName);
   const rows = await selectThingCredentials(deps.db, thingName);
   return rows.map(({ secretHash: _hash, ...rest }) => rest);
+}
+
+/**
+ * The secrets of the thing's ACTIVE credentials as the master key derives them, for SigV4: read on every
+ * request, so a revocation takes effect at once. A secret made without the master key is not among them.
+ */
+export async function thingSigningSecrets(
+  deps: Pick<ServiceDeps, 'db'>,
+  masterKey: Buffer,
+  thingName: string,
+): Promise<string[]> {
+  if (!isValidThingName(thingName)) return [];
+  const active = await selectActiveThingCredentials(deps.db, thingName);
+  return active.map((c) => deriveThingSecret(masterKey, thingName, c.credentialId));
 }
 
 export type DeviceAuthResult =

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
@@ -22,6 +23,12 @@ import { createRateLimiter, type RateLimit } from '../../service/token-bucket.js
 import { DEFAULT_DEVICE_RATE_LIMIT } from '../../device/router.js';
 import type { ExecutionWithDocument } from '../../store/executions.js';
 import { toExecutionState, toJobExecution, toSummary } from '../../device/payloads.js';
+import { roleAllows } from '../auth.js';
+import { EMPTY_SHA256 } from '../sigv4.js';
+import type { DeviceCaller } from './auth.js';
+
+/** The SHA-256 of each request body as received, for SigV4 (the body itself is parsed before authentication). */
+const bodyHashes = new WeakMap<FastifyRequest, string>();
 
 /**
  * [SPEC 5] The device HTTPS data plane (AWS `iot-jobs-data`, reference §7) for devices that poll instead of
@@ -31,10 +38,11 @@ import { toExecutionState, toJobExecution, toSummary } from '../../device/payloa
  */
 export interface DevicePlaneDeps extends ServiceDeps {
   /**
-   * Who is calling: the thing name the request authenticated as (client certificate or HTTP Basic thing name
-   * and secret), `undefined` when it carries no credentials, or `refused` when it carries wrong ones.
+   * Who is calling (src/http/device-plane/auth.ts): the thing the request authenticated as (client certificate,
+   * HTTP Basic or SigV4), an operator key acting for a thing, `undefined` without credentials, or a refusal.
+   * `payloadHash` is the hex SHA-256 of the body as received, for SigV4.
    */
-  authenticate(request: FastifyRequest): Promise<string | undefined | 'refused' | 'throttled'>;
+  authenticate(request: FastifyRequest, payloadHash: string): Promise<DeviceCaller>;
   /** AUTH_MODE=off: an unauthenticated request may act for the thing its path names (development only). */
   authOff: boolean;
   /** [SPEC 8] Per-thing request rate, the same default as on MQTT; beyond it, ThrottlingException. */
@@ -142,10 +150,12 @@ export async function buildDevicePlaneApp(
   });
   // Devices send bodies with or without a JSON content type; whatever the type, the body must be JSON.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') return done(null, undefined);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
+    const raw = body as Buffer;
+    bodyHashes.set(request, createHash('sha256').update(raw).digest('hex'));
+    if (raw.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(body as string));
+      done(null, JSON.parse(raw.toString('utf8')));
     } catch {
       done(new FleetJobsError('InvalidJson'), undefined);
     }
@@ -173,12 +183,14 @@ export async function buildDevicePlaneApp(
 
   // [SPEC 3] The thing name comes from authentication, never from the path alone.
   app.addHook('preHandler', async (request: FastifyRequest<{ Params: Partial<ThingParams> }>, reply) => {
-    let identity = await deps.authenticate(request);
+    let identity = await deps.authenticate(request, bodyHashes.get(request) ?? EMPTY_SHA256);
     // AUTH_MODE=off accepts anyone, as the broker does; only a client certificate still names the thing.
-    if (deps.authOff && (identity === 'refused' || identity === 'throttled')) identity = undefined;
+    if (deps.authOff && (identity === 'throttled' || (identity !== undefined && 'refused' in identity))) {
+      identity = undefined;
+    }
     if (identity === 'throttled') return send(reply, 'Throttled', 'too many failed logins; retry later');
-    if (identity === 'refused') {
-      return send(reply, 'Unauthorized', 'the thing name or secret is wrong').header(
+    if (identity !== undefined && 'refused' in identity) {
+      return send(reply, 'Unauthorized', identity.refused).header(
         'www-authenticate',
         'Basic realm="fleetjobs devices"',
       );
@@ -188,12 +200,23 @@ export async function buildDevicePlaneApp(
       return send(
         reply,
         'Unauthorized',
-        'send a client certificate or HTTP Basic credentials (thing name and its secret)',
+        'send a client certificate, HTTP Basic credentials (thing name and its secret) or a SigV4 signature',
       ).header('www-authenticate', 'Basic realm="fleetjobs devices"');
     }
     const thingName = request.params.thingName;
-    if (thingName !== undefined && thingName !== identity) {
-      return send(reply, 'Forbidden', `${identity} may not act for thing ${thingName}`);
+    if ('operator' in identity) {
+      const { role, accessKeyId } = identity.operator;
+      if (!roleAllows(role, request.method, request.routeOptions.url)) {
+        return send(
+          reply,
+          'Forbidden',
+          `the ${role} key ${accessKeyId} may not ${request.method} device jobs`,
+        );
+      }
+      return;
+    }
+    if (thingName !== undefined && thingName !== identity.thingName) {
+      return send(reply, 'Forbidden', `${identity.thingName} may not act for thing ${thingName}`);
     }
   });
 

@@ -23,12 +23,13 @@ const credentialParams = {
 } as const;
 
 /**
- * [SPEC 5] Device secrets for username/password MQTT login. The secret is in the create and rotate responses
- * only; the store keeps its scrypt hash.
+ * [SPEC 5] Device secrets for username/password MQTT login, HTTP Basic and SigV4 on the device data plane. The
+ * secret is in the create and rotate responses only; the store keeps its scrypt hash.
  */
 export function credentialRoutes(
   deps: ServiceDeps,
   onRevoked: (thingName: string) => void = () => {},
+  masterKey?: Buffer,
 ): FastifyPluginAsync {
   return async (app) => {
     const revoked = (thingName: string, ids: string[]) => {
@@ -36,7 +37,7 @@ export function credentialRoutes(
       return ids;
     };
     const created = async (thingName: string, rotate: boolean) => {
-      const c = await createThingCredential(deps, thingName, { rotate });
+      const c = await createThingCredential(deps, thingName, { rotate, masterKey });
       revoked(thingName, c.revokedCredentialIds);
       return {
         thingName: c.thingName,
