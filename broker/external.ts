@@ -10,6 +10,12 @@
  * with `$`: Mosquitto 2.0.11 never delivers `$aws/...` to `$share/<group>/$aws/...` (checked with
  * mosquitto_sub/mosquitto_pub), so with the default `$aws/things/{thingName}/jobs` root run a single instance
  * with `share=none` on it, or use a root without `$`, or EMQX/HiveMQ/VerneMQ.
+ *
+ * Such a broker accepts the shared subscription and then delivers nothing, so start() proves delivery: it
+ * subscribes `$share/<group>/<probe topic>` (a shared subscription of this instance alone, as the filter is
+ * unique) and publishes to the probe topic, a reply-shaped topic under the jobs root that no instance answers.
+ * Without delivery, the only instance of a store (PGlite) falls back to a plain subscription with a warning;
+ * otherwise start() fails with one line naming MQTT_URL and `?share=none`.
  */
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -27,7 +33,15 @@ export interface ExternalBrokerOptions {
   log: Logger;
   username?: string;
   password?: string;
+  /** A topic the filter matches and the router ignores, unique to this instance: the delivery probe. */
+  probeTopic: string;
+  /** True when no other instance can share the store (PGlite): a plain subscription is then safe. */
+  singleInstance: boolean;
+  /** How long the probe may take to come back (default 2 s). */
+  probeTimeoutMs?: number;
 }
+
+const DEFAULT_PROBE_TIMEOUT_MS = 2000;
 
 export function createExternalBroker(options: ExternalBrokerOptions): Broker {
   const { router, log } = options;
@@ -52,7 +66,9 @@ export function createExternalBroker(options: ExternalBrokerOptions): Broker {
         ...(options.password !== undefined ? { password: options.password } : {}),
       });
       client.on('error', (err) => log.warn({ err: err.message }, 'external broker client error'));
+      let probed: (() => void) | undefined;
       client.on('message', (topic, payload, packet) => {
+        if (topic === options.probeTopic) return probed?.();
         if (router.inspect(topic, undefined).action !== 'answer') return;
         const qos = packet.qos >= 1 ? 1 : 0;
         router
@@ -60,11 +76,47 @@ export function createExternalBroker(options: ExternalBrokerOptions): Broker {
           .then((reply) => publish(reply.topic, reply.payload, qos))
           .catch((err: unknown) => log.warn({ err, topic }, 'reply not published to the external broker'));
       });
-      const filter = share === 'none' ? options.filter : `$share/${share}/${options.filter}`;
-      const granted = await client.subscribeAsync(filter, { qos: 1 });
-      if (granted.some((g) => g.qos > 2)) {
-        throw new Error(`the external broker refused the subscription ${filter}; check MQTT_URL and its ACL`);
+      const subscribe = async (filter: string) => {
+        const granted = await (client as MqttClient).subscribeAsync(filter, { qos: 1 });
+        if (granted.some((g) => g.qos > 2)) {
+          throw new Error(
+            `the external broker refused the subscription ${filter}; check MQTT_URL and its ACL`,
+          );
+        }
+      };
+      if (share === 'none') {
+        await subscribe(options.filter);
+        return {};
       }
+      const filter = `$share/${share}/${options.filter}`;
+      await subscribe(filter);
+      const probeFilter = `$share/${share}/${options.probeTopic}`;
+      await subscribe(probeFilter);
+      const delivered = await new Promise<boolean>((resolve, reject) => {
+        const timer = setTimeout(() => resolve(false), options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS);
+        probed = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        publish(options.probeTopic, '{}', 1).catch((err: unknown) => {
+          clearTimeout(timer);
+          reject(err as Error);
+        });
+      });
+      probed = undefined;
+      await client.unsubscribeAsync(probeFilter);
+      if (delivered) return {};
+      if (!options.singleInstance) {
+        throw new Error(
+          `the broker of MQTT_URL delivers nothing to the shared subscription ${filter} (Mosquitto skips $ topics in $share): run one instance with MQTT_URL=...?share=none, or use a JOBS_TOPIC_ROOT without $ or a broker that shares them`,
+        );
+      }
+      await client.unsubscribeAsync(filter);
+      await subscribe(options.filter);
+      log.warn(
+        { filter: options.filter },
+        `the broker of MQTT_URL delivers nothing to the shared subscription ${filter}; subscribed without sharing, as this is the only instance of its store (add ?share=none to MQTT_URL to say so)`,
+      );
       return {};
     },
     async close() {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -140,7 +141,15 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     isPrivateTopic: (topic) => router.isReplyTopic(topic),
   };
   const broker: Broker = config.mqttUrl
-    ? createExternalBroker({ url: config.mqttUrl, filter: deps.topics.wildcard(), router, log })
+    ? createExternalBroker({
+        url: config.mqttUrl,
+        filter: deps.topics.wildcard(),
+        router,
+        log,
+        // A reply-shaped topic: every instance ignores it, and the random level makes it this instance's own.
+        probeTopic: `${deps.topics.root('fleetjobs-probe')}/probe-${randomBytes(6).toString('hex')}/accepted`,
+        singleInstance: db.kind === 'pglite',
+      })
     : createBroker({
         host: config.mqttHost,
         port: config.mqttPort,
