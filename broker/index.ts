@@ -32,6 +32,7 @@ import type { Logger } from 'pino';
 import type { Duplex } from 'node:stream';
 import { LIMITS } from '../src/protocol/limits.js';
 import { limitPacketSize } from './packet-limit.js';
+import { refuseMqtt5 } from './protocol-version.js';
 
 export interface BrokerClient {
   readonly id: string;
@@ -261,6 +262,15 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
 
   const aedes = new Aedes({
     drainTimeout: options.drainTimeoutMs ?? 10_000,
+    preConnect(client, packet, done) {
+      const refused = refuseMqtt5(client.conn, packet.protocolVersion ?? 4, () =>
+        log.warn(
+          { clientId: packet.clientId },
+          'MQTT 5 CONNECT refused (reason 0x84): the embedded broker speaks MQTT 3.1.1; connect with MQTT 3.1.1 or run an MQTT 5 broker with MQTT_URL (docs/operations.md)',
+        ),
+      );
+      done(null, !refused);
+    },
     authenticate(client, username, password, done) {
       const connecting = view(client);
       authenticate(connecting, username, password).then(
