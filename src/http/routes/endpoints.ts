@@ -17,7 +17,7 @@ const WILDCARDS = new Set(['0.0.0.0', '[::]', '::']);
  * `host:port` of a listener URL, as AWS answers a bare host the client puts a scheme in front of. A listener
  * bound to every interface is reached under the name the caller used for the operator API.
  */
-function endpointAddress(listener: string, requestHost: string): string {
+export function endpointAddress(listener: string, requestHost: string): string {
   const u = new URL(listener);
   const host = WILDCARDS.has(u.hostname) ? requestHost : u.hostname;
   const port = u.port !== '' ? u.port : ['mqtts:', 'ssl:'].includes(u.protocol) ? '8883' : '1883';
