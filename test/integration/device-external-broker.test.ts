@@ -79,14 +79,19 @@ describe('external-broker mode without a shared subscription (MQTT_URL ?share=no
   let t: TestDb;
   let app: FleetJobs;
   let device: MqttClient;
-  // The AWS root: Mosquitto 2.0 skips $-topics in shared subscriptions, so one instance subscribes plainly.
+  // A $ root as $aws is (Mosquitto 2.0 skips $-topics in shared subscriptions, so one instance subscribes
+  // plainly), of this run's own: a plain subscription on $aws/things/+ would also answer other files' devices.
   const thing = `ext-${randomBytes(4).toString('hex')}`;
-  const root = `$aws/things/${thing}/jobs`;
+  const prefix = `$fjtest-${randomBytes(4).toString('hex')}`;
+  const root = `${prefix}/things/${thing}/jobs`;
 
   beforeAll(async () => {
     t = await createTestDb('postgres');
     await insertThings(t.db, [thing], new Date());
-    app = await startTestServer({ db: t.db, config: { mqttUrl: `${MOSQUITTO_URL}?share=none` } });
+    app = await startTestServer({
+      db: t.db,
+      config: { mqttUrl: `${MOSQUITTO_URL}?share=none`, jobsTopicRoot: `${prefix}/things/{thingName}/jobs` },
+    });
     device = await connectDevice(MOSQUITTO_URL, { clientId: thing });
     await device.subscribeAsync(`${root}/#`, { qos: 1 });
   });
@@ -96,7 +101,7 @@ describe('external-broker mode without a shared subscription (MQTT_URL ?share=no
     await t?.close();
   });
 
-  it('answers requests on the default $aws root', async () => {
+  it('answers requests on a $ root, which Mosquitto never gives to $share', async () => {
     await createJob(app.deps, { jobId: 'aws-root', targets: [`thing/${thing}`], document: '{"op":"x"}' });
     const started = await deviceRequest(device, `${root}/start-next`, { clientToken: 's' });
     expect(started.json).toMatchObject({
