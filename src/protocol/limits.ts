@@ -52,6 +52,8 @@ export const LIMITS = {
   MAX_ACTIVE_CREDENTIALS_PER_THING: 2,
   /** Length of a device password or operator secret accepted for checking; longer is refused unhashed. */
   MAX_SECRET_CHARS: 256,
+  /** fleetjobs extension: a job's priority lies in [-MAX_PRIORITY, MAX_PRIORITY]; 0 without one. */
+  MAX_PRIORITY: 1000,
 } as const;
 
 export const JOB_ID_PATTERN = '^[a-zA-Z0-9_-]{1,64}$';

@@ -39,6 +39,8 @@ export interface CreateJobInput {
   jobTemplateArn?: string;
   documentParameters?: Record<string, string>;
   namespaceId?: string;
+  /** fleetjobs extension (AWS has none): orders a thing's pending executions, higher first. */
+  priority?: number;
 }
 
 export function minutesAfter(now: Date, minutes: number | undefined): Date | null {
@@ -104,6 +106,7 @@ interface PreparedJob {
     jobExecutionsRolloutConfig?: Record<string, unknown> | undefined;
     abortConfig?: Record<string, unknown> | undefined;
     presignedUrlConfig?: Record<string, unknown> | undefined;
+    priority?: number | undefined;
   };
   jobTemplateArn: string | null;
   documentSource: string | null;
@@ -121,6 +124,7 @@ async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): 
     jobExecutionsRolloutConfig: input.jobExecutionsRolloutConfig,
     abortConfig: input.abortConfig,
     presignedUrlConfig: input.presignedUrlConfig,
+    priority: input.priority,
   };
   if (input.jobTemplateArn !== undefined) {
     const parsed = parseJobTemplateArn(input.jobTemplateArn, deps.arn);
@@ -213,6 +217,7 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
         schedulingConfig: input.schedulingConfig ?? null,
         presignedUrlConfig: p.config.presignedUrlConfig ?? null,
         namespaceId: input.namespaceId ?? null,
+        priority: p.config.priority ?? null,
         rolloutPending: start.rolloutPending,
       },
       now,

@@ -37,6 +37,8 @@ export interface CreateJobTemplateInput {
   destinationPackageVersions?: string[] | undefined;
   /** fleetjobs extension, the shape of AWS managed templates: the parameters CreateJob's documentParameters fill. */
   documentParameters?: DeclaredParameter[] | undefined;
+  /** fleetjobs extension: the priority of jobs created from the template (CreateJob's own wins). */
+  priority?: number | undefined;
 }
 
 const CONFIG_KEYS = [
@@ -48,6 +50,7 @@ const CONFIG_KEYS = [
   'maintenanceWindows',
   'destinationPackageVersions',
   'documentParameters',
+  'priority',
 ] as const;
 
 /**

@@ -88,6 +88,7 @@ export function jobView(arn: ArnContext, j: JobRow, details: JobProcessDetails) 
     documentParameters: j.documentParameters,
     isConcurrent: j.rolloutPending,
     schedulingConfig: j.schedulingConfig,
+    priority: j.priority,
   });
 }
 

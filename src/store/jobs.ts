@@ -21,17 +21,22 @@ export interface NewJob {
   schedulingConfig?: object | null;
   presignedUrlConfig?: object | null;
   namespaceId?: string | null;
+  priority?: number | null;
   rolloutPending: boolean;
 }
+
+/** The priority each execution of job $1 copies (evaluated once per statement): 0 when the job has none. */
+const JOB_PRIORITY_SQL = `coalesce((SELECT j.priority FROM jobs j WHERE j.job_id = $1), 0)`;
 
 export async function insertJob(tx: Queryable, job: NewJob, now: Date): Promise<JobRow> {
   try {
     const rows = await tx.query<JobRow>(
       `INSERT INTO jobs (job_id, status, target_selection, targets, document, document_source, description,
          job_template_arn, document_parameters, timeout_config, retry_config, rollout_config, abort_config,
-         scheduling_config, presigned_url_config, namespace_id, rollout_pending, created_at, last_updated_at)
+         scheduling_config, presigned_url_config, namespace_id, rollout_pending, created_at, last_updated_at,
+         priority)
        VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-         $14::jsonb, $15::jsonb, $16, $17, $18, $18)
+         $14::jsonb, $15::jsonb, $16, $17, $18, $18, $19)
        RETURNING ${JOB_COLUMNS}`,
       [
         job.jobId,
@@ -52,6 +57,7 @@ export async function insertJob(tx: Queryable, job: NewJob, now: Date): Promise<
         job.namespaceId ?? null,
         job.rolloutPending,
         now,
+        job.priority ?? null,
       ],
     );
     return rows[0] as JobRow;
@@ -121,11 +127,11 @@ export async function insertExecutionsForThings(
   if (args.thingNames.length === 0) return [];
   const rows = await tx.query<{ thingName: string; executionNumber: number }>(
     `INSERT INTO job_executions (job_id, thing_name, execution_number, status, queued_at, last_updated_at,
-       queued_deadline)
+       queued_deadline, priority)
      SELECT $1, n.thing_name,
        coalesce((SELECT max(e.execution_number) FROM job_executions e
                  WHERE e.job_id = $1 AND e.thing_name = n.thing_name), 0) + 1,
-       'QUEUED', $3, $3, $4
+       'QUEUED', $3, $3, $4, ${JOB_PRIORITY_SQL}
      FROM (SELECT DISTINCT unnest($2::text[]) AS thing_name ORDER BY 1) n
      WHERE NOT EXISTS (SELECT 1 FROM job_executions p WHERE p.job_id = $1 AND p.thing_name = n.thing_name
                          AND p.status IN (${PENDING_SQL}))
@@ -341,8 +347,8 @@ export async function insertFirstExecutions(
   if (args.thingNames.length === 0) return [];
   await tx.query(
     `INSERT INTO job_executions (job_id, thing_name, execution_number, status, queued_at, last_updated_at,
-       queued_deadline)
-     SELECT $1, n, 1, 'QUEUED', $3, $3, $4 FROM unnest($2::text[]) AS n`,
+       queued_deadline, priority)
+     SELECT $1, n, 1, 'QUEUED', $3, $3, $4, ${JOB_PRIORITY_SQL} FROM unnest($2::text[]) AS n`,
     [args.jobId, args.thingNames, now, args.queuedDeadline],
   );
   return args.thingNames.map((thingName) => ({

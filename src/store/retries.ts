@@ -96,12 +96,13 @@ export async function insertRetryExecutions(
   if (items.length === 0) return [];
   const rows = await tx.query<{ jobId: string; thingName: string; executionNumber: number }>(
     `INSERT INTO job_executions (job_id, thing_name, execution_number, status, retry_attempt, queued_at,
-       last_updated_at, queued_deadline)
+       last_updated_at, queued_deadline, priority)
      SELECT k.job_id, k.thing_name,
        coalesce((SELECT max(e.execution_number) FROM job_executions e
                  WHERE e.job_id = k.job_id AND e.thing_name = k.thing_name), 0) + 1,
        'QUEUED', k.retry_attempt, $4::timestamptz, $4::timestamptz,
-       $4::timestamptz + make_interval(mins => (j.timeout_config ->> 'queuedTimeoutInMinutes')::int)
+       $4::timestamptz + make_interval(mins => (j.timeout_config ->> 'queuedTimeoutInMinutes')::int),
+       coalesce(j.priority, 0)
      FROM unnest($1::text[], $2::text[], $3::int[]) AS k(job_id, thing_name, retry_attempt)
      JOIN jobs j ON j.job_id = k.job_id
      WHERE j.status = 'IN_PROGRESS'

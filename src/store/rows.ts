@@ -55,6 +55,8 @@ export interface JobRow {
   schedulingConfig: Record<string, unknown> | null;
   presignedUrlConfig: Record<string, unknown> | null;
   namespaceId: string | null;
+  /** fleetjobs extension: orders a thing's pending executions (higher first); null when not given. */
+  priority: number | null;
   forceCanceled: boolean;
   reasonCode: string | null;
   comment: string | null;
@@ -103,5 +105,5 @@ export const EXECUTION_COLUMNS = `job_id, thing_name, execution_number, status, 
 
 export const JOB_COLUMNS = `job_id, status, target_selection, targets, document, document_source, description,
   job_template_arn, document_parameters, timeout_config, retry_config, rollout_config, abort_config,
-  scheduling_config, presigned_url_config, namespace_id, force_canceled, reason_code, comment, rollout_pending,
+  scheduling_config, presigned_url_config, namespace_id, priority, force_canceled, reason_code, comment, rollout_pending,
   version, created_at, last_updated_at, completed_at`;

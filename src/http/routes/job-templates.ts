@@ -8,6 +8,7 @@ import {
   listQuery,
   maintenanceWindows,
   presignedUrlConfig,
+  priority,
   retryConfig,
   rolloutConfig,
   timeoutConfig,
@@ -44,6 +45,7 @@ const createTemplateBody = {
     jobExecutionsRetryConfig: retryConfig,
     maintenanceWindows,
     destinationPackageVersions: { type: 'array', maxItems: 25, items: { type: 'string' } },
+    priority,
     tags: { type: 'array' },
     documentParameters: {
       type: 'array',

@@ -179,6 +179,14 @@ export const documentParameters = {
   },
 } as const;
 
+export const priority = {
+  type: 'integer',
+  minimum: -LIMITS.MAX_PRIORITY,
+  maximum: LIMITS.MAX_PRIORITY,
+  description:
+    "fleetjobs extension (AWS has none): orders a thing's pending executions, higher first; 0 without one",
+} as const;
+
 export const listQuery = {
   maxResults: { type: 'integer', minimum: LIMITS.MIN_LIST_RESULTS, maximum: LIMITS.MAX_LIST_RESULTS },
   nextToken: { type: 'string', maxLength: 1024 },
