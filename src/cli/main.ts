@@ -16,6 +16,7 @@ commands:
   things    create, describe, list, delete things
   groups    create, add, remove, list, members of thing groups
   keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
+  executions  dead-letters, retry: executions that failed after their last retry
   agent     run the device agent for one thing (fleetjobs agent --help)
 
 Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
@@ -81,6 +82,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'jobs':
       case 'things':
       case 'groups':
+      case 'executions':
         return await runOperatorCli(argv);
       case 'migrate':
         return await migrateCommand(rest);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ApiError, createApiClient } from './api-client.js';
+import { executionsCommands } from './executions.js';
 import { groupsCommands } from './groups.js';
 import { jobsCommands } from './jobs.js';
 import { thingsCommands } from './things.js';
@@ -12,6 +13,7 @@ const GROUPS: Record<string, Record<string, CommandSpec>> = {
   jobs: jobsCommands,
   things: thingsCommands,
   groups: groupsCommands,
+  executions: executionsCommands,
 };
 
 export const OPERATOR_GROUPS = Object.keys(GROUPS);
@@ -46,7 +48,7 @@ export function defaultCliIo(): CliIo {
 }
 
 /**
- * `fleetjobs jobs|things|groups <command> ...`: the operator CLI over the REST API. Exit codes: 0 success,
+ * `fleetjobs jobs|things|groups|executions <command> ...`: the operator CLI over the REST API. Exit codes: 0 success,
  * 1 the API refused or could not be reached (the server's message is printed), 2 a usage mistake, 3 a watched
  * job ended CANCELED.
  */

@@ -158,7 +158,8 @@ export const jobsCommands: Record<string, CommandSpec> = {
   create: {
     usage:
       '<jobId> --target thing/NAME|thinggroup/NAME|ARN... (--document JSON | --document-file FILE | --template ID) ' +
-      '[--description TEXT] [--continuous] [--param key=value]... [--in-progress-timeout MINUTES] [--job-config JSON]',
+      '[--description TEXT] [--continuous] [--param key=value]... [--in-progress-timeout MINUTES] [--priority N] ' +
+      '[--job-config JSON]',
     summary:
       'create a job (CreateJob); --job-config adds any other CreateJob field (rollout, retry, abort...)',
     positionals: { min: 1, max: 1 },
@@ -171,6 +172,7 @@ export const jobsCommands: Record<string, CommandSpec> = {
       continuous: { type: 'boolean' },
       param: { type: 'string', multiple: true },
       'in-progress-timeout': { type: 'string' },
+      priority: { type: 'string' },
       'job-config': { type: 'string' },
     },
     async run(ctx, [jobId], values) {
@@ -189,6 +191,11 @@ export const jobsCommands: Record<string, CommandSpec> = {
       if (typeof values.template === 'string') body.jobTemplateArn = values.template;
       if (typeof values.description === 'string') body.description = values.description;
       if (values.continuous === true) body.targetSelection = 'CONTINUOUS';
+      if (values.priority !== undefined) {
+        const priority = Number(values.priority);
+        if (!Number.isInteger(priority)) throw new UsageError('--priority takes an integer');
+        body.priority = priority;
+      }
       const params = pairs(values.param, '--param');
       if (params !== undefined) body.documentParameters = params;
       if (values['in-progress-timeout'] !== undefined) {

@@ -17,6 +17,7 @@ import {
 } from '../../service/describe-jobs.js';
 import { cancelJobExecution } from '../../service/cancel-job-execution.js';
 import { deleteJobExecution } from '../../service/delete-job-execution.js';
+import { listDeadLetters, retryJobExecution, type ListExecutionsQuery } from '../../service/dead-letters.js';
 
 interface ExecutionParams {
   thingName: string;
@@ -28,7 +29,10 @@ const executionParams = {
   required: ['thingName', 'jobId'],
 } as const;
 
-/** Job executions on the control plane: the two lists, DescribeJobExecution, CancelJobExecution, DeleteJobExecution. */
+/**
+ * Job executions on the control plane: the two lists, DescribeJobExecution, CancelJobExecution,
+ * DeleteJobExecution, and the dead-letter extensions (GET /executions?retriesExhausted=true, RetryJobExecution).
+ */
 export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     app.get<{
@@ -119,6 +123,42 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
         });
         return {};
       },
+    );
+
+    app.get<{ Querystring: ListExecutionsQuery }>(
+      '/executions',
+      {
+        schema: {
+          summary:
+            'fleetjobs extension: dead letters (FAILED / TIMED_OUT with no retry left), newest first, with every attempt',
+          tags: ['executions'],
+          querystring: {
+            type: 'object',
+            required: ['retriesExhausted'],
+            properties: {
+              ...listQuery,
+              retriesExhausted: { type: 'boolean' },
+              status: { enum: ['FAILED', 'TIMED_OUT'] },
+              jobId,
+              thingName,
+            },
+          },
+        },
+      },
+      async (request) => listDeadLetters(deps, request.query),
+    );
+
+    app.put<{ Params: ExecutionParams }>(
+      '/things/:thingName/jobs/:jobId/retry',
+      {
+        schema: {
+          summary:
+            'fleetjobs extension (RetryJobExecution): a new QUEUED execution for a FAILED / TIMED_OUT latest execution',
+          tags: ['executions'],
+          params: executionParams,
+        },
+      },
+      async (request) => retryJobExecution(deps, request.params),
     );
 
     app.delete<{ Params: ExecutionParams & { executionNumber: number }; Querystring: { force: boolean } }>(
