@@ -17,6 +17,7 @@ commands:
   groups    create, add, remove, list, members of thing groups
   keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
   executions  dead-letters, retry: executions that failed after their last retry
+  templates   list, versions, create-version, export, import job templates
   agent     run the device agent for one thing (fleetjobs agent --help)
 
 Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
@@ -83,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'things':
       case 'groups':
       case 'executions':
+      case 'templates':
         return await runOperatorCli(argv);
       case 'migrate':
         return await migrateCommand(rest);

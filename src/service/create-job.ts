@@ -3,7 +3,8 @@ import { parseJobTemplateArn, buildArn } from '../protocol/arns.js';
 import { insertFirstExecutions, insertJob, lockTargetThings, selectMissingTargets } from '../store/jobs.js';
 import { writeExecutions } from '../store/funnel.js';
 import { lockThingGroups } from '../store/things.js';
-import { selectJobTemplate } from '../store/templates.js';
+import { selectJobTemplate, selectJobTemplateVersion } from '../store/templates.js';
+import { validateDocumentParameters } from './parameter-schema.js';
 import type { Queryable } from '../store/db.js';
 import type { JobRow, RetryConfig, TargetSelection, TimeoutConfig } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
@@ -41,6 +42,8 @@ export interface CreateJobInput {
   namespaceId?: string;
   /** fleetjobs extension (AWS has none): orders a thing's pending executions, higher first. */
   priority?: number;
+  /** fleetjobs extension: the version of jobTemplateArn to use; its latest when omitted. */
+  jobTemplateVersion?: number;
 }
 
 export function minutesAfter(now: Date, minutes: number | undefined): Date | null {
@@ -109,6 +112,7 @@ interface PreparedJob {
     priority?: number | undefined;
   };
   jobTemplateArn: string | null;
+  jobTemplateVersion: number | null;
   documentSource: string | null;
 }
 
@@ -118,6 +122,7 @@ async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): 
   let document = input.document;
   let documentSource = input.documentSource ?? null;
   let jobTemplateArn: string | null = null;
+  let jobTemplateVersion: number | null = null;
   const config: PreparedJob['config'] = {
     timeoutConfig: input.timeoutConfig,
     jobExecutionsRetryConfig: input.jobExecutionsRetryConfig,
@@ -129,11 +134,22 @@ async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): 
   if (input.jobTemplateArn !== undefined) {
     const parsed = parseJobTemplateArn(input.jobTemplateArn, deps.arn);
     if ('error' in parsed) throw new FleetJobsError('InvalidRequest', parsed.error);
-    const template = await selectJobTemplate(deps.db, parsed.jobTemplateId);
+    const template =
+      input.jobTemplateVersion === undefined
+        ? await selectJobTemplate(deps.db, parsed.jobTemplateId)
+        : await selectJobTemplateVersion(deps.db, parsed.jobTemplateId, input.jobTemplateVersion);
     if (!template) {
-      throw new FleetJobsError('ResourceNotFound', `job template ${parsed.jobTemplateId} does not exist`);
+      throw new FleetJobsError(
+        'ResourceNotFound',
+        input.jobTemplateVersion === undefined
+          ? `job template ${parsed.jobTemplateId} does not exist`
+          : `job template ${parsed.jobTemplateId} has no version ${input.jobTemplateVersion}`,
+      );
     }
     jobTemplateArn = buildArn(deps.arn, 'jobtemplate', template.jobTemplateId);
+    jobTemplateVersion = template.versionNumber;
+    const schema = template.config.documentParametersSchema as object | undefined;
+    if (schema !== undefined) validateDocumentParameters(schema, input.documentParameters ?? {});
     // [DOC job-templates-cli] CreateJob's own fields override the template's.
     for (const key of Object.keys(config) as (keyof PreparedJob['config'])[]) {
       if (config[key] === undefined && template.config[key] !== undefined) {
@@ -151,6 +167,8 @@ async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): 
     ) {
       document = substituteParameters(document, params, input.documentParameters ?? {});
     }
+  } else if (input.jobTemplateVersion !== undefined) {
+    throw new FleetJobsError('InvalidRequest', 'jobTemplateVersion needs a jobTemplateArn');
   } else if (input.documentParameters !== undefined) {
     throw new FleetJobsError(
       'InvalidRequest',
@@ -174,7 +192,7 @@ async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): 
   checkRolloutConfig(config.jobExecutionsRolloutConfig);
   checkAbortConfig(config.abortConfig);
   checkSchedulingConfig(input.schedulingConfig, now);
-  return { document, targets, config, jobTemplateArn, documentSource };
+  return { document, targets, config, jobTemplateArn, jobTemplateVersion, documentSource };
 }
 
 function placeholdersAsRequired(document: string): DeclaredParameter[] {
@@ -209,6 +227,7 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
         documentSource: p.documentSource,
         description: input.description ?? null,
         jobTemplateArn: p.jobTemplateArn,
+        jobTemplateVersion: p.jobTemplateVersion,
         documentParameters: input.documentParameters ?? null,
         timeoutConfig: p.config.timeoutConfig ?? null,
         retryConfig: p.config.jobExecutionsRetryConfig ?? null,

@@ -5,8 +5,13 @@ import { selectJob } from '../store/jobs.js';
 import {
   deleteJobTemplateRow,
   insertJobTemplate,
+  insertNextJobTemplateVersion,
   selectJobTemplate,
   selectJobTemplatesPage,
+  selectJobTemplateVersion,
+  selectJobTemplateVersionsPage,
+  type JobTemplateRow,
+  type TemplateContent,
 } from '../store/templates.js';
 import type { RetryConfig, TimeoutConfig } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
@@ -20,7 +25,8 @@ import {
   type DeclaredParameter,
 } from './job-validation.js';
 import { decodeToken, page, pageLimit } from './pagination.js';
-import { jobTemplateSummaryView, jobTemplateView } from './views.js';
+import { checkParametersSchema } from './parameter-schema.js';
+import { awsTime, jobTemplateSummaryView, jobTemplateView } from './views.js';
 
 export interface CreateJobTemplateInput {
   jobTemplateId: string;
@@ -39,6 +45,8 @@ export interface CreateJobTemplateInput {
   documentParameters?: DeclaredParameter[] | undefined;
   /** fleetjobs extension: the priority of jobs created from the template (CreateJob's own wins). */
   priority?: number | undefined;
+  /** fleetjobs extension: a JSON Schema CreateJob's documentParameters must satisfy. */
+  documentParametersSchema?: Record<string, unknown> | undefined;
 }
 
 const CONFIG_KEYS = [
@@ -51,13 +59,14 @@ const CONFIG_KEYS = [
   'destinationPackageVersions',
   'documentParameters',
   'priority',
+  'documentParametersSchema',
 ] as const;
 
-/**
- * CreateJobTemplate (reference §5.11): a description plus one of document, documentSource or jobArn (an existing
- * job whose document and configuration are copied), and the configuration CreateJob takes from it.
- */
-export async function createJobTemplate(deps: ServiceDeps, input: CreateJobTemplateInput) {
+/** The content a template version stores, checked: document, configuration, parameters and their schema. */
+async function prepareTemplate(
+  deps: ServiceDeps,
+  input: Omit<CreateJobTemplateInput, 'jobTemplateId'>,
+): Promise<TemplateContent> {
   const sources = [input.document, input.documentSource, input.jobArn].filter((s) => s !== undefined);
   if (sources.length !== 1) {
     throw new FleetJobsError(
@@ -125,6 +134,7 @@ export async function createJobTemplate(deps: ServiceDeps, input: CreateJobTempl
       );
     }
   }
+  checkParametersSchema(input.documentParametersSchema);
   const timeout = config.timeoutConfig as TimeoutConfig | undefined;
   checkRetryConfig(
     config.jobExecutionsRetryConfig as RetryConfig | undefined,
@@ -135,27 +145,103 @@ export async function createJobTemplate(deps: ServiceDeps, input: CreateJobTempl
   input.maintenanceWindows?.forEach((w, i) =>
     checkCron(`maintenanceWindows[${i}].startTime`, w.startTime, deps.clock()),
   );
-  const row = await insertJobTemplate(
-    deps.db,
-    {
-      jobTemplateId: input.jobTemplateId,
-      description: input.description,
-      document,
-      documentSource: input.documentSource ?? null,
-      config,
-    },
-    deps.clock(),
-  );
+  return { description: input.description, document, documentSource: input.documentSource ?? null, config };
+}
+
+function templateRef(deps: ServiceDeps, row: JobTemplateRow) {
   return {
     jobTemplateArn: buildArn(deps.arn, 'jobtemplate', row.jobTemplateId),
     jobTemplateId: row.jobTemplateId,
+    versionNumber: row.versionNumber,
   };
+}
+
+/**
+ * CreateJobTemplate (reference §5.11): a description plus one of document, documentSource or jobArn (an existing
+ * job whose document and configuration are copied), and the configuration CreateJob takes from it. The template
+ * starts at version 1.
+ */
+export async function createJobTemplate(deps: ServiceDeps, input: CreateJobTemplateInput) {
+  const content = await prepareTemplate(deps, input);
+  const now = deps.clock();
+  const row = await deps.db.transaction((tx) =>
+    insertJobTemplate(tx, { ...content, jobTemplateId: input.jobTemplateId, versionNumber: 1 }, now),
+  );
+  // AWS's response shape exactly; the version (1) is in DescribeJobTemplate.
+  const { versionNumber: _, ...ref } = templateRef(deps, row);
+  return ref;
+}
+
+/**
+ * CreateJobTemplateVersion (fleetjobs extension): a new version with the body of CreateJobTemplate; it becomes the
+ * template's latest, which CreateJob uses unless it names a jobTemplateVersion. Earlier versions stay as they were.
+ */
+export async function createJobTemplateVersion(deps: ServiceDeps, input: CreateJobTemplateInput) {
+  const content = await prepareTemplate(deps, input);
+  const now = deps.clock();
+  const row = await deps.db.transaction(async (tx) => {
+    const current = await selectJobTemplate(tx, input.jobTemplateId);
+    if (!current) {
+      throw new FleetJobsError('ResourceNotFound', `job template ${input.jobTemplateId} does not exist`);
+    }
+    const next = await insertNextJobTemplateVersion(
+      tx,
+      { ...content, jobTemplateId: input.jobTemplateId, expectedVersion: current.versionNumber },
+      now,
+    );
+    if (!next) throw new FleetJobsError('Conflict', 'the job template changed meanwhile; retry');
+    return next;
+  });
+  return templateRef(deps, row);
 }
 
 export async function describeJobTemplate(deps: ServiceDeps, jobTemplateId: string) {
   const row = await selectJobTemplate(deps.db, jobTemplateId);
   if (!row) throw new FleetJobsError('ResourceNotFound', `job template ${jobTemplateId} does not exist`);
   return jobTemplateView(deps.arn, row);
+}
+
+/** DescribeJobTemplateVersion (fleetjobs extension): one version, as DescribeJobTemplate shows the latest. */
+export async function describeJobTemplateVersion(
+  deps: ServiceDeps,
+  jobTemplateId: string,
+  versionNumber: number,
+) {
+  const row = await selectJobTemplateVersion(deps.db, jobTemplateId, versionNumber);
+  if (!row) {
+    throw new FleetJobsError(
+      'ResourceNotFound',
+      `job template ${jobTemplateId} has no version ${versionNumber}`,
+    );
+  }
+  return jobTemplateView(deps.arn, row);
+}
+
+/** ListJobTemplateVersions (fleetjobs extension): oldest first. */
+export async function listJobTemplateVersions(
+  deps: ServiceDeps,
+  jobTemplateId: string,
+  q: { maxResults?: number; nextToken?: string },
+) {
+  const limit = pageLimit(q.maxResults);
+  const after = decodeToken('job-template-versions', q.nextToken, ['number']);
+  if (after === null && !(await selectJobTemplate(deps.db, jobTemplateId))) {
+    throw new FleetJobsError('ResourceNotFound', `job template ${jobTemplateId} does not exist`);
+  }
+  const rows = await selectJobTemplateVersionsPage(deps.db, {
+    jobTemplateId,
+    after: (after?.[0] as number | undefined) ?? null,
+    limit: limit + 1,
+  });
+  const p = page(rows, limit, 'job-template-versions', (t) => [t.versionNumber]);
+  return {
+    versions: p.items.map((t) => ({
+      versionNumber: t.versionNumber,
+      description: t.description,
+      createdAt: awsTime(t.createdAt),
+    })),
+    ...(p.nextToken ? { nextToken: p.nextToken } : {}),
+  };
 }
 
 export async function listJobTemplates(deps: ServiceDeps, q: { maxResults?: number; nextToken?: string }) {
@@ -176,4 +262,83 @@ export async function deleteJobTemplate(deps: ServiceDeps, jobTemplateId: string
   if (!(await deleteJobTemplateRow(deps.db, jobTemplateId))) {
     throw new FleetJobsError('ResourceNotFound', `job template ${jobTemplateId} does not exist`);
   }
+}
+
+/** One template with every version, as export writes it and import reads it. */
+export interface TemplateExport {
+  jobTemplateId: string;
+  versions: (Omit<CreateJobTemplateInput, 'jobTemplateId'> & { versionNumber?: number | undefined })[];
+}
+
+/** ExportJobTemplate (fleetjobs extension): the template and all its versions, oldest first, as plain JSON. */
+export async function exportJobTemplate(deps: ServiceDeps, jobTemplateId: string): Promise<TemplateExport> {
+  const rows = await selectJobTemplateVersionsPage(deps.db, { jobTemplateId, after: null, limit: null });
+  if (rows.length === 0) {
+    throw new FleetJobsError('ResourceNotFound', `job template ${jobTemplateId} does not exist`);
+  }
+  return {
+    jobTemplateId,
+    versions: rows.map((r) => ({
+      versionNumber: r.versionNumber,
+      description: r.description,
+      ...(r.document !== null ? { document: r.document } : {}),
+      ...(r.documentSource !== null ? { documentSource: r.documentSource } : {}),
+      ...r.config,
+    })),
+  };
+}
+
+/**
+ * ImportJobTemplates (fleetjobs extension): creates each exported template with its versions (numbers kept, or
+ * 1, 2, ... when absent), every version checked as CreateJobTemplate checks it, all in one transaction: a
+ * template that exists already, or one bad version, imports nothing.
+ */
+export async function importJobTemplates(deps: ServiceDeps, input: { jobTemplates: TemplateExport[] }) {
+  const prepared: { jobTemplateId: string; versions: (TemplateContent & { versionNumber: number })[] }[] = [];
+  const ids = new Set<string>();
+  for (const t of input.jobTemplates) {
+    if (ids.has(t.jobTemplateId)) {
+      throw new FleetJobsError('InvalidRequest', `job template ${t.jobTemplateId} is in the import twice`);
+    }
+    ids.add(t.jobTemplateId);
+    const versions: (TemplateContent & { versionNumber: number })[] = [];
+    let previous = 0;
+    for (const v of t.versions) {
+      const { versionNumber, ...body } = v;
+      const n = versionNumber ?? previous + 1;
+      if (n <= previous) {
+        throw new FleetJobsError(
+          'InvalidRequest',
+          `job template ${t.jobTemplateId}: versionNumber ${n} follows ${previous}; versions must be in increasing order`,
+        );
+      }
+      versions.push({ ...(await prepareTemplate(deps, body)), versionNumber: n });
+      previous = n;
+    }
+    prepared.push({ jobTemplateId: t.jobTemplateId, versions });
+  }
+  const now = deps.clock();
+  await deps.db.transaction(async (tx) => {
+    for (const t of prepared) {
+      const [first, ...rest] = t.versions;
+      if (first === undefined) continue;
+      await insertJobTemplate(tx, { ...first, jobTemplateId: t.jobTemplateId }, now);
+      let expected = first.versionNumber;
+      for (const v of rest) {
+        await insertNextJobTemplateVersion(
+          tx,
+          { ...v, jobTemplateId: t.jobTemplateId, expectedVersion: expected },
+          now,
+        );
+        expected = v.versionNumber;
+      }
+    }
+  });
+  return {
+    jobTemplates: prepared.map((t) => ({
+      jobTemplateArn: buildArn(deps.arn, 'jobtemplate', t.jobTemplateId),
+      jobTemplateId: t.jobTemplateId,
+      versionNumber: t.versions[t.versions.length - 1]?.versionNumber,
+    })),
+  };
 }

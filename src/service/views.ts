@@ -84,6 +84,7 @@ export function jobView(arn: ArnContext, j: JobRow, details: JobProcessDetails) 
     timeoutConfig: j.timeoutConfig,
     namespaceId: j.namespaceId,
     jobTemplateArn: j.jobTemplateArn,
+    jobTemplateVersion: j.jobTemplateVersion,
     jobExecutionsRetryConfig: j.retryConfig,
     documentParameters: j.documentParameters,
     isConcurrent: j.rolloutPending,
@@ -133,6 +134,7 @@ export function jobTemplateView(arn: ArnContext, t: JobTemplateRow) {
     document: t.document,
     createdAt: awsTime(t.createdAt),
     ...t.config,
+    versionNumber: t.versionNumber,
   });
 }
 

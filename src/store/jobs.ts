@@ -22,6 +22,7 @@ export interface NewJob {
   presignedUrlConfig?: object | null;
   namespaceId?: string | null;
   priority?: number | null;
+  jobTemplateVersion?: number | null;
   rolloutPending: boolean;
 }
 
@@ -34,9 +35,9 @@ export async function insertJob(tx: Queryable, job: NewJob, now: Date): Promise<
       `INSERT INTO jobs (job_id, status, target_selection, targets, document, document_source, description,
          job_template_arn, document_parameters, timeout_config, retry_config, rollout_config, abort_config,
          scheduling_config, presigned_url_config, namespace_id, rollout_pending, created_at, last_updated_at,
-         priority)
+         priority, job_template_version)
        VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9::jsonb, $10::jsonb, $11::jsonb, $12::jsonb, $13::jsonb,
-         $14::jsonb, $15::jsonb, $16, $17, $18, $18, $19)
+         $14::jsonb, $15::jsonb, $16, $17, $18, $18, $19, $20)
        RETURNING ${JOB_COLUMNS}`,
       [
         job.jobId,
@@ -58,6 +59,7 @@ export async function insertJob(tx: Queryable, job: NewJob, now: Date): Promise<
         job.rolloutPending,
         now,
         job.priority ?? null,
+        job.jobTemplateVersion ?? null,
       ],
     );
     return rows[0] as JobRow;

@@ -47,6 +47,8 @@ export interface JobRow {
   documentSource: string | null;
   description: string | null;
   jobTemplateArn: string | null;
+  /** The template version the job was created from (fleetjobs extension). */
+  jobTemplateVersion: number | null;
   documentParameters: Record<string, string> | null;
   timeoutConfig: TimeoutConfig | null;
   retryConfig: RetryConfig | null;
@@ -105,5 +107,5 @@ export const EXECUTION_COLUMNS = `job_id, thing_name, execution_number, status, 
 
 export const JOB_COLUMNS = `job_id, status, target_selection, targets, document, document_source, description,
   job_template_arn, document_parameters, timeout_config, retry_config, rollout_config, abort_config,
-  scheduling_config, presigned_url_config, namespace_id, priority, force_canceled, reason_code, comment, rollout_pending,
+  scheduling_config, presigned_url_config, namespace_id, priority, job_template_version, force_canceled, reason_code, comment, rollout_pending,
   version, created_at, last_updated_at, completed_at`;

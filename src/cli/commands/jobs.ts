@@ -30,7 +30,7 @@ function list(value: unknown): string[] {
     .filter((v) => v !== '');
 }
 
-function jsonObject(text: string, flag: string): Record<string, unknown> {
+export function jsonObject(text: string, flag: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -15,10 +15,16 @@ import {
 } from '../schemas/common.js';
 import {
   createJobTemplate,
+  createJobTemplateVersion,
   deleteJobTemplate,
   describeJobTemplate,
+  describeJobTemplateVersion,
+  exportJobTemplate,
+  importJobTemplates,
   listJobTemplates,
+  listJobTemplateVersions,
   type CreateJobTemplateInput,
+  type TemplateExport,
 } from '../../service/job-templates.js';
 
 interface TemplateParams {
@@ -46,6 +52,11 @@ const createTemplateBody = {
     maintenanceWindows,
     destinationPackageVersions: { type: 'array', maxItems: 25, items: { type: 'string' } },
     priority,
+    documentParametersSchema: {
+      type: 'object',
+      description:
+        "fleetjobs extension: a JSON Schema that CreateJob's documentParameters (an object of strings) must satisfy",
+    },
     tags: { type: 'array' },
     documentParameters: {
       type: 'array',
@@ -67,7 +78,30 @@ const createTemplateBody = {
   },
 } as const;
 
-/** Job templates: CreateJobTemplate, DescribeJobTemplate, ListJobTemplates, DeleteJobTemplate. */
+const versionNumber = { type: 'integer', minimum: 1, maximum: 2_147_483_647 } as const;
+
+/** One exported template: its id and its versions, each a CreateJobTemplate body with its versionNumber. */
+const templateExport = {
+  type: 'object',
+  required: ['jobTemplateId', 'versions'],
+  properties: {
+    jobTemplateId,
+    versions: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 100,
+      items: {
+        ...createTemplateBody,
+        properties: { ...createTemplateBody.properties, versionNumber },
+      },
+    },
+  },
+} as const;
+
+/**
+ * Job templates: CreateJobTemplate, DescribeJobTemplate, ListJobTemplates, DeleteJobTemplate, and the fleetjobs
+ * extensions: versions (create, list, describe), export and import.
+ */
 export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     app.put<{ Params: TemplateParams; Body: Omit<CreateJobTemplateInput, 'jobTemplateId'> }>(
@@ -100,6 +134,78 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
         },
       },
       async (request) => listJobTemplates(deps, request.query),
+    );
+
+    app.post<{ Params: TemplateParams; Body: Omit<CreateJobTemplateInput, 'jobTemplateId'> }>(
+      '/job-templates/:jobTemplateId/versions',
+      {
+        schema: {
+          summary: 'fleetjobs extension (CreateJobTemplateVersion): a new latest version',
+          tags: ['job templates'],
+          params: templateParams,
+          body: createTemplateBody,
+        },
+      },
+      async (request) =>
+        createJobTemplateVersion(deps, { ...request.body, jobTemplateId: request.params.jobTemplateId }),
+    );
+
+    app.get<{ Params: TemplateParams; Querystring: { maxResults?: number; nextToken?: string } }>(
+      '/job-templates/:jobTemplateId/versions',
+      {
+        schema: {
+          summary: 'fleetjobs extension (ListJobTemplateVersions): oldest first',
+          tags: ['job templates'],
+          params: templateParams,
+          querystring: { type: 'object', properties: listQuery },
+        },
+      },
+      async (request) => listJobTemplateVersions(deps, request.params.jobTemplateId, request.query),
+    );
+
+    app.get<{ Params: TemplateParams & { versionNumber: number } }>(
+      '/job-templates/:jobTemplateId/versions/:versionNumber',
+      {
+        schema: {
+          summary: 'fleetjobs extension (DescribeJobTemplateVersion)',
+          tags: ['job templates'],
+          params: {
+            type: 'object',
+            properties: { jobTemplateId, versionNumber },
+            required: ['jobTemplateId', 'versionNumber'],
+          },
+        },
+      },
+      async (request) =>
+        describeJobTemplateVersion(deps, request.params.jobTemplateId, request.params.versionNumber),
+    );
+
+    app.get<{ Params: TemplateParams }>(
+      '/job-templates/:jobTemplateId/export',
+      {
+        schema: {
+          summary: 'fleetjobs extension (ExportJobTemplate): the template and every version as JSON',
+          tags: ['job templates'],
+          params: templateParams,
+        },
+      },
+      async (request) => exportJobTemplate(deps, request.params.jobTemplateId),
+    );
+
+    app.post<{ Body: { jobTemplates: TemplateExport[] } }>(
+      '/job-templates/import',
+      {
+        schema: {
+          summary: 'fleetjobs extension (ImportJobTemplates): exported templates, all or none',
+          tags: ['job templates'],
+          body: {
+            type: 'object',
+            required: ['jobTemplates'],
+            properties: { jobTemplates: { type: 'array', minItems: 1, maxItems: 25, items: templateExport } },
+          },
+        },
+      },
+      async (request) => importJobTemplates(deps, request.body),
     );
 
     app.delete<{ Params: TemplateParams }>(

@@ -59,6 +59,12 @@ const createJobBody = {
       pattern: '^(arn:[!-~]+|[a-zA-Z0-9_-]{1,64})$',
     },
     documentParameters,
+    jobTemplateVersion: {
+      type: 'integer',
+      minimum: 1,
+      maximum: 2_147_483_647,
+      description: 'fleetjobs extension: the version of jobTemplateArn to use (default: its latest)',
+    },
     namespaceId,
     priority,
     tags: { type: 'array' },
