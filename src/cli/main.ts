@@ -18,6 +18,7 @@ commands:
   keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
   executions  dead-letters, retry: executions that failed after their last retry
   templates   list, versions, create-version, export, import job templates
+  schedules   put, describe, list, pause, resume, delete, runs of recurring jobs
   agent     run the device agent for one thing (fleetjobs agent --help)
 
 Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
@@ -85,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
       case 'groups':
       case 'executions':
       case 'templates':
+      case 'schedules':
         return await runOperatorCli(argv);
       case 'migrate':
         return await migrateCommand(rest);

@@ -54,6 +54,8 @@ export const LIMITS = {
   MAX_SECRET_CHARS: 256,
   /** fleetjobs extension: a job's priority lies in [-MAX_PRIORITY, MAX_PRIORITY]; 0 without one. */
   MAX_PRIORITY: 1000,
+  /** A job schedule's id: short enough that `{scheduleId}-{YYYYMMDDTHHMMZ}` is a valid jobId. */
+  MAX_SCHEDULE_ID_CHARS: 49,
 } as const;
 
 export const JOB_ID_PATTERN = '^[a-zA-Z0-9_-]{1,64}$';

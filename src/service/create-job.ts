@@ -204,7 +204,14 @@ function placeholdersAsRequired(document: string): DeclaredParameter[] {
  * expanded, duplicates removed), all in one transaction with set-based SQL; notifications go to the outbox in
  * the same transaction.
  */
-export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promise<JobRow> {
+export async function createJob(
+  deps: ServiceDeps,
+  input: CreateJobInput,
+  options: {
+    /** Runs last in the job's transaction (a schedule claims its tick there); a throw rolls the job back. */
+    inTransaction?: (tx: Queryable, job: JobRow) => Promise<void>;
+  } = {},
+): Promise<JobRow> {
   const now = deps.clock();
   const p = await prepareJob(deps, input, now);
   await checkTargetsExist(deps.db, p.targets.things, p.targets.groups);
@@ -242,6 +249,7 @@ export async function createJob(deps: ServiceDeps, input: CreateJobInput): Promi
       now,
     );
     await fanOutJob(tx, row, p.targets, now);
+    await options.inTransaction?.(tx, row);
     return row;
   });
   deps.outboxWritten();

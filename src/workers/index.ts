@@ -2,6 +2,7 @@ import type { ServiceDeps } from '../service/deps.js';
 import { createEventsWorker } from './events.js';
 import { createRetryWorker } from './retries.js';
 import { createRolloutWorker } from './rollout.js';
+import { createScheduleWorker } from './schedules.js';
 import { createTimeoutWorker } from './timeouts.js';
 import type { Worker } from './loop.js';
 
@@ -26,9 +27,10 @@ export interface Workers {
   retries: Worker;
   rollout: Worker;
   events: Worker;
+  schedules: Worker;
   start(): void;
   close(): Promise<void>;
-  /** One pass of every worker at `now`, in dependency order (rollout, timeouts, retries, then events). */
+  /** One pass of every worker at `now`, in dependency order (schedules, rollout, timeouts, retries, events). */
   runOnce(now?: Date): Promise<number>;
 }
 
@@ -41,12 +43,14 @@ export function createWorkers(deps: ServiceDeps, options: WorkersOptions = {}): 
     tickMs: options.eventsTickMs,
     retentionMs: options.eventsRetentionMs,
   });
-  const all = [rollout, timeouts, retries, events];
+  const schedules = createScheduleWorker(deps, { tickMs });
+  const all = [schedules, rollout, timeouts, retries, events];
   return {
     timeouts,
     retries,
     rollout,
     events,
+    schedules,
     start() {
       if (options.autoStart === false) return;
       for (const w of all) w.start();

@@ -4,6 +4,7 @@ import { ApiError, createApiClient } from './api-client.js';
 import { executionsCommands } from './executions.js';
 import { groupsCommands } from './groups.js';
 import { jobsCommands } from './jobs.js';
+import { schedulesCommands } from './schedules.js';
 import { templatesCommands } from './templates.js';
 import { thingsCommands } from './things.js';
 import { UsageError, type CliIo, type CommandSpec, type Context } from './types.js';
@@ -16,6 +17,7 @@ const GROUPS: Record<string, Record<string, CommandSpec>> = {
   groups: groupsCommands,
   executions: executionsCommands,
   templates: templatesCommands,
+  schedules: schedulesCommands,
 };
 
 export const OPERATOR_GROUPS = Object.keys(GROUPS);
@@ -50,7 +52,7 @@ export function defaultCliIo(): CliIo {
 }
 
 /**
- * `fleetjobs jobs|things|groups|executions|templates <command> ...`: the operator CLI over the REST API. Exit codes: 0 success,
+ * `fleetjobs jobs|things|groups|executions|templates|schedules <command> ...`: the operator CLI over the REST API. Exit codes: 0 success,
  * 1 the API refused or could not be reached (the server's message is printed), 2 a usage mistake, 3 a watched
  * job ended CANCELED.
  */

@@ -6,6 +6,7 @@ import { thingGroupRoutes } from './thing-groups.js';
 import { jobRoutes } from './jobs.js';
 import { executionRoutes } from './executions.js';
 import { jobTemplateRoutes } from './job-templates.js';
+import { jobScheduleRoutes } from './job-schedules.js';
 
 const AJV_OPTIONS: AjvOptions = {
   allErrors: false,
@@ -45,5 +46,6 @@ export function controlPlaneRoutes(deps: HttpDeps): FastifyPluginAsync {
     await app.register(jobRoutes(deps));
     await app.register(executionRoutes(deps));
     await app.register(jobTemplateRoutes(deps));
+    await app.register(jobScheduleRoutes(deps));
   };
 }
