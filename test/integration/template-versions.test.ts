@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BACKENDS, createTestDb, type TestDb } from '../helpers/db.js';
+import { BACKENDS, createTestDb, TEST_DATABASE_URL, type TestDb } from '../helpers/db.js';
+import { createPgliteDb, createPostgresDb, type Db } from '../../src/store/db.js';
+import { loadMigrations, migrate } from '../../src/store/migrate.js';
+import { selectJobTemplate, selectJobTemplateVersion } from '../../src/store/templates.js';
 import { startTestServer } from '../helpers/server.js';
 import type { FleetJobs } from '../../src/app.js';
 import { runOperatorCli, type CliIo } from '../../src/cli/commands/index.js';
@@ -209,6 +212,37 @@ describe.each(BACKENDS)('job template versions, parameter schemas, export and im
     const duplicate = await rest('POST', '/job-templates/import', { jobTemplates: [copy] });
     expect(duplicate.status).toBe(409);
     expect(duplicate.error).toBe('ResourceAlreadyExistsException');
+  });
+
+  it('makes a template created before the versions migration its own version 1', async () => {
+    const schema = `${t.schema ?? 'pglite'}_pre5`;
+    let db: Db;
+    if (backend === 'pglite') db = await createPgliteDb();
+    else {
+      await t.db.query(`CREATE SCHEMA ${schema}`);
+      db = createPostgresDb({ url: TEST_DATABASE_URL, schema, max: 1 });
+    }
+    try {
+      const all = await loadMigrations();
+      await migrate(
+        db,
+        all.filter((m) => m.id < 5),
+      );
+      await db.query(
+        `INSERT INTO job_templates (job_template_id, description, document, config, created_at)
+         VALUES ('old', 'from 0.1', '{"op":"old"}', '{"timeoutConfig":{"inProgressTimeoutInMinutes":5}}', now())`,
+      );
+      await migrate(db, all);
+      expect(await selectJobTemplate(db, 'old')).toMatchObject({ versionNumber: 1 });
+      expect(await selectJobTemplateVersion(db, 'old', 1)).toMatchObject({
+        description: 'from 0.1',
+        document: '{"op":"old"}',
+        config: { timeoutConfig: { inProgressTimeoutInMinutes: 5 } },
+      });
+    } finally {
+      await db.close();
+      if (backend === 'postgres') await t.db.query(`DROP SCHEMA ${schema} CASCADE`);
+    }
   });
 
   it('drives versions, export and import from the CLI', async () => {
