@@ -16,9 +16,9 @@ commands:
   things    create, describe, list, delete things
   groups    create, add, remove, list, members of thing groups
   keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
-  executions  dead-letters, retry: executions that failed after their last retry
-  templates   list, versions, create-version, export, import job templates
-  schedules   put, describe, list, pause, resume, delete, runs of recurring jobs
+  executions dead-letters, retry: executions that failed after their last retry
+  templates  list, versions, create-version, export, import job templates
+  schedules  put, describe, list, pause, resume, delete, runs of recurring jobs
   agent     run the device agent for one thing (fleetjobs agent --help)
 
 Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
