@@ -3,7 +3,10 @@
  * only to filters inside its own `{root}` and publish only its own request topics; an operator client (identity
  * OPERATOR_PREFIX + access key id) may also read fleet events and notifications, but publishes no requests.
  * `$SYS` and `$aws/events` are closed to devices. The thing name always comes from the identity, never from the
- * topic. With AUTH_MODE=off (loopback only) clients have no identity and the ACL lets everything by.
+ * topic. Reply and notification topics are the service's alone, for every client. With AUTH_MODE=off (loopback
+ * only) clients have no identity and the ACL lets every other publish and subscription by.
+ *
+ * This is the one publish rule: the device router only tells requests from other topics.
  */
 import type { TopicScheme } from '../src/protocol/topics.js';
 import { EVENTS_ROOT } from '../src/protocol/topics.js';
@@ -42,15 +45,11 @@ export function createTopicAcl(topics: TopicScheme): TopicAcl {
       return filterWithin(filter, topics.root(identity));
     },
     canPublish(identity, topic) {
-      if (identity === undefined) return true;
       if (isOperatorIdentity(identity)) return false;
       const parsed = topics.parse(topic);
-      return (
-        parsed !== undefined &&
-        parsed.thingName === identity &&
-        parsed.kind !== 'reply' &&
-        parsed.kind !== 'event'
-      );
+      if (parsed?.kind === 'reply' || parsed?.kind === 'event') return false;
+      if (identity === undefined) return true;
+      return parsed !== undefined && parsed.thingName === identity;
     },
   };
 }

@@ -27,7 +27,7 @@ export interface ExternalBrokerOptions {
   filter: string;
   /** Decides which received messages are requests; only those are answered (replies and events echo back). */
   router: {
-    inspect(topic: string, identity: undefined): { action: string };
+    inspect(topic: string): { action: string };
     handle(topic: string, payload: Buffer): Promise<BrokerReply>;
   };
   log: Logger;
@@ -69,7 +69,7 @@ export function createExternalBroker(options: ExternalBrokerOptions): Broker {
       let probed: (() => void) | undefined;
       client.on('message', (topic, payload, packet) => {
         if (topic === options.probeTopic) return probed?.();
-        if (router.inspect(topic, undefined).action !== 'answer') return;
+        if (router.inspect(topic).action !== 'answer') return;
         const qos = packet.qos >= 1 ? 1 : 0;
         router
           .handle(topic, payload)

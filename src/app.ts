@@ -136,7 +136,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     ...security.brokerHooks(),
     ...options.brokerHooks,
     inspectPublish: (client, topic) =>
-      security.canPublish(client.identity, topic) ? router.inspect(topic, client.identity).action : 'refuse',
+      security.canPublish(client.identity, topic) ? router.inspect(topic).action : 'refuse',
     answer: (_client, topic, payload) => router.handle(topic, payload),
     isPrivateTopic: (topic) => router.isReplyTopic(topic),
   };

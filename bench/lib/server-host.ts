@@ -116,7 +116,7 @@ async function startFleetJobsRouter(host: string): Promise<number> {
     port: 0,
     log,
     hooks: {
-      inspectPublish: (client, topic) => router.inspect(topic, client.identity).action,
+      inspectPublish: (_client, topic) => router.inspect(topic).action,
       answer: (_client, topic, payload) => router.handle(topic, payload),
       isPrivateTopic: (topic) => router.isReplyTopic(topic),
     },

@@ -13,14 +13,12 @@ import { rejectedPayload, toExecutionState } from './payloads.js';
 import { handleStartNext } from './start-next.js';
 import { handleUpdate } from './update-execution.js';
 
-/** What the broker does with a client's publish. */
-export type PublishVerdict =
-  /** Not a jobs topic: an ordinary publish. */
-  | { action: 'forward' }
-  /** A reply or event topic, or another thing's topic: devices may not publish there. */
-  | { action: 'refuse'; reason: string }
-  /** A request (or a malformed topic under the root) the router answers with `handle`. */
-  | { action: 'answer' };
+/**
+ * What the broker does with a publish the topic ACL (broker/acl.ts) allowed: an ordinary publish (not a jobs
+ * topic, or a reply or event topic the ACL keeps devices from), or a request (or a malformed topic under the
+ * root) the router answers with `handle`.
+ */
+export type PublishVerdict = { action: 'forward' } | { action: 'answer' };
 
 export interface DeviceReply {
   topic: string;
@@ -28,8 +26,7 @@ export interface DeviceReply {
 }
 
 export interface DeviceRouter {
-  /** identity: the thing name the client authenticated as, if it did. */
-  inspect(topic: string, identity: string | undefined): PublishVerdict;
+  inspect(topic: string): PublishVerdict;
   /** Answers a request with its accepted or rejected reply; never throws, never leaves a request unanswered. */
   handle(topic: string, payload: Buffer): Promise<DeviceReply>;
   /** Reply topics carry one client's answer and are never fanned out to subscribers. */
@@ -112,20 +109,9 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
     deps.metrics?.deviceRequest('mqtt', operation, outcome);
 
   return {
-    inspect(topic, identity) {
-      const parsed = topics.parse(topic);
-      if (parsed === undefined) return FORWARD;
-      // [SPEC 3] the thing name comes from authentication when there is one, never from the topic alone.
-      if (identity !== undefined && parsed.thingName !== identity) {
-        return {
-          action: 'refuse',
-          reason: `${identity} may not publish to the topics of ${parsed.thingName}`,
-        };
-      }
-      if (parsed.kind === 'reply' || parsed.kind === 'event') {
-        return { action: 'refuse', reason: `${topic} is published by the service only` };
-      }
-      return ANSWER;
+    inspect(topic) {
+      const kind = topics.parse(topic)?.kind;
+      return kind === 'request' || kind === 'invalid' ? ANSWER : FORWARD;
     },
 
     isReplyTopic(topic) {

@@ -1,0 +1,88 @@
+/**
+ * Cluster mode (REDIS_URL): every node's Aedes shares one Redis. mqemitter-redis carries each publish to the
+ * other nodes (pub/sub on the MQTT topic as the channel name), and aedes-persistence-redis keeps sessions,
+ * subscriptions, offline QoS 1 queues and retained messages there, so a device may reconnect to any node with
+ * clean=false and find its session. Both are the moscajs packages made for Aedes; their majors follow aedes 1.2's
+ * own aedes-persistence (11) and mqemitter (7).
+ *
+ * Redis pub/sub channels are global to a Redis server (the db index in the URL separates keys, not channels):
+ * two clusters on one Redis must not share thing names.
+ */
+import { createRequire } from 'node:module';
+import { Redis } from 'ioredis';
+import MQEmitterRedis from 'mqemitter-redis';
+import type { Logger } from 'pino';
+
+const require = createRequire(import.meta.url);
+// The async persistence class that aedes 1.x drives (the package's main export wraps it for callback-era aedes).
+const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: {
+  conn: Redis;
+}) => { destroy(): Promise<void> };
+
+export interface ClusterBackend {
+  /** Aedes' `mq` option. */
+  readonly mq: unknown;
+  /** Aedes' `persistence` option. */
+  readonly persistence: unknown;
+  /** After Aedes closed (which closes `mq`): ends the persistence's Redis connection. */
+  close(): Promise<void>;
+}
+
+export class RedisUnreachableError extends Error {
+  override name = 'RedisUnreachableError';
+}
+
+/** Redis names in logs and errors without a password. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'REDIS_URL';
+  }
+}
+
+async function connect(url: string, log: Logger, role: string): Promise<Redis> {
+  const conn = new Redis(url, { lazyConnect: true, connectTimeout: 3_000, maxRetriesPerRequest: null });
+  try {
+    // One try at start: a Redis that is not there is a configuration problem, not something to wait for.
+    conn.options.retryStrategy = () => null;
+    await conn.connect();
+  } catch (err) {
+    conn.disconnect();
+    throw new RedisUnreachableError(
+      `REDIS_URL ${redactRedisUrl(url)} is unreachable (${(err as Error).message}); start Redis there, fix REDIS_URL, or unset it to run a single node`,
+      { cause: err },
+    );
+  }
+  // Once running, an outage is waited out: ioredis reconnects and replays what was queued.
+  conn.options.retryStrategy = (times) => Math.min(times * 200, 2_000);
+  conn.on('error', (err: Error) => log.warn({ err: err.message, role }, 'Redis connection error'));
+  return conn;
+}
+
+export async function connectCluster(url: string, log: Logger): Promise<ClusterBackend> {
+  const settled = await Promise.allSettled(
+    (['publish', 'subscribe', 'persistence'] as const).map((role) => connect(url, log, role)),
+  );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    for (const r of settled) if (r.status === 'fulfilled') r.value.disconnect();
+    throw failed.reason;
+  }
+  const [pubConn, subConn, store] = settled.map((r) => (r as PromiseFulfilledResult<Redis>).value) as [
+    Redis,
+    Redis,
+    Redis,
+  ];
+  const mq = MQEmitterRedis({ pubConn, subConn });
+  const persistence = new AsyncRedisPersistence({ conn: store });
+  return {
+    mq,
+    persistence,
+    async close() {
+      await persistence.destroy();
+    },
+  };
+}
