@@ -14,10 +14,11 @@ import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
 
 const require = createRequire(import.meta.url);
-// The async persistence class that aedes 1.x drives (the package's main export wraps it for callback-era aedes).
-const AsyncRedisPersistence = require('aedes-persistence-redis/asyncPersistence.js') as new (opts: {
-  conn: Redis;
-}) => { destroy(): Promise<void> };
+// The package's main export: its async persistence behind the callback-or-promise face aedes 1.2 drives (the
+// retained-message streams among it).
+const aedesPersistenceRedis = require('aedes-persistence-redis') as (opts: { conn: Redis }) => {
+  destroy(): Promise<void>;
+};
 
 export interface ClusterBackend {
   /** Aedes' `mq` option. */
@@ -45,6 +46,9 @@ export function redactRedisUrl(url: string): string {
 
 async function connect(url: string, log: Logger, role: string): Promise<Redis> {
   const conn = new Redis(url, { lazyConnect: true, connectTimeout: 3_000, maxRetriesPerRequest: null });
+  // The failure of the first connect is the one line thrown below; afterwards errors are logged.
+  const quiet = () => {};
+  conn.on('error', quiet);
   try {
     // One try at start: a Redis that is not there is a configuration problem, not something to wait for.
     conn.options.retryStrategy = () => null;
@@ -58,6 +62,7 @@ async function connect(url: string, log: Logger, role: string): Promise<Redis> {
   }
   // Once running, an outage is waited out: ioredis reconnects and replays what was queued.
   conn.options.retryStrategy = (times) => Math.min(times * 200, 2_000);
+  conn.off('error', quiet);
   conn.on('error', (err: Error) => log.warn({ err: err.message, role }, 'Redis connection error'));
   return conn;
 }
@@ -77,7 +82,7 @@ export async function connectCluster(url: string, log: Logger): Promise<ClusterB
     Redis,
   ];
   const mq = MQEmitterRedis({ pubConn, subConn });
-  const persistence = new AsyncRedisPersistence({ conn: store });
+  const persistence = aedesPersistenceRedis({ conn: store });
   return {
     mq,
     persistence,

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { createPgliteDb, createPostgresDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { createTopicScheme } from './protocol/topics.js';
@@ -22,6 +22,8 @@ import {
   type EmbeddedBroker,
 } from '../broker/index.js';
 import { createExternalBroker } from '../broker/external.js';
+import { connectCluster, RedisUnreachableError, type ClusterBackend } from '../broker/cluster.js';
+import { createCatchUp } from './device/catch-up.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
 import { createWorkers, type Workers, type WorkersOptions } from './workers/index.js';
@@ -75,6 +77,24 @@ async function openDb(config: Config, log: Logger): Promise<Db> {
   return createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
 }
 
+/** Cluster mode, after the preflight checks (REDIS_URL answers): Redis connected before anything is created. */
+async function openCluster(config: Config, db: Db, log: Logger): Promise<ClusterBackend | undefined> {
+  if (config.redisUrl === undefined || config.mqttUrl !== undefined) return undefined;
+  if (db.kind !== 'postgres') {
+    throw new ConfigError(
+      'REDIS_URL (cluster mode) needs PostgreSQL; the embedded PGlite belongs to one process',
+    );
+  }
+  try {
+    const cluster = await connectCluster(config.redisUrl, log);
+    log.info('cluster mode: MQTT sessions and fan-out shared through Redis');
+    return cluster;
+  } catch (err) {
+    if (err instanceof RedisUnreachableError) throw new ConfigError(err.message);
+    throw err;
+  }
+}
+
 function url(scheme: string, address: AddressInfo | string | null): string {
   if (address === null) return '';
   if (typeof address === 'string') return address;
@@ -113,7 +133,20 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         /^(mqtts|ssl|wss):/.test(config.mqttUrl ?? '') ? 8883 : 1883,
         'start the broker or fix MQTT_URL (unset it to run the embedded broker)',
       ),
+      tcpReachable(
+        'REDIS_URL',
+        config.mqttUrl === undefined ? config.redisUrl : undefined,
+        6379,
+        'start Redis there, fix REDIS_URL, or unset it to run a single node',
+      ),
     ]);
+  } catch (err) {
+    if (ownDb) await db.close();
+    throw err;
+  }
+  let cluster: ClusterBackend | undefined;
+  try {
+    cluster = await openCluster(config, db, log);
   } catch (err) {
     if (ownDb) await db.close();
     throw err;
@@ -131,6 +164,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
   const security = await createSecurity(config, deps, options.security ?? {});
   const deviceRateLimit = options.deviceRateLimit ?? config.deviceRateLimit;
   const router = createDeviceRouter(deps, deviceRateLimit ? { rateLimit: deviceRateLimit } : {});
+  const catchUp = createCatchUp(deps);
   const hooks: BrokerHooks = {
     // Device identity (mTLS CN or thing name + secret) and the topic ACL; hooks given by a caller take precedence.
     ...security.brokerHooks(),
@@ -139,6 +173,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
       security.canPublish(client.identity, topic) ? router.inspect(topic).action : 'refuse',
     answer: (_client, topic, payload) => router.handle(topic, payload),
     isPrivateTopic: (topic) => router.isReplyTopic(topic),
+    catchUp: (client, filter) => catchUp.messages(client.identity, client.id, filter),
   };
   const broker: Broker = config.mqttUrl
     ? createExternalBroker({
@@ -165,6 +200,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         wsPort: config.mqttWsPort,
         hooks,
         log,
+        cluster,
       });
   const dispatcher = createOutboxDispatcher({
     db,

@@ -21,6 +21,8 @@ export interface Config {
   mqttWsPort: number | undefined;
   deviceHttpPort: number | undefined;
   mqttUrl: string | undefined;
+  /** REDIS_URL: cluster mode, every node sharing this Redis for MQTT sessions and fan-out (needs DATABASE_URL). */
+  redisUrl: string | undefined;
   jobsTopicRoot: string;
   authMode: 'required' | 'off';
   logLevel: string;
@@ -53,6 +55,7 @@ const VARS = [
   'MQTT_WS_PORT',
   'DEVICE_HTTP_PORT',
   'MQTT_URL',
+  'REDIS_URL',
   'JOBS_TOPIC_ROOT',
   'AUTH_MODE',
   'LOG_LEVEL',
@@ -128,6 +131,24 @@ export function loadConfig(env: Source, flags: Source = {}): Config {
       `MQTT_URL must look like mqtt://host:1883 or mqtts://host:8883; unset it to run the embedded broker`,
     );
   }
+  const redisUrl = get('REDIS_URL');
+  if (redisUrl !== undefined) {
+    if (!/^rediss?:\/\/[^/]+/.test(redisUrl)) {
+      throw new ConfigError(
+        'REDIS_URL must look like redis://host:6379 or rediss://host:6380 (optionally /db); unset it to run a single node',
+      );
+    }
+    if (databaseUrl === undefined) {
+      throw new ConfigError(
+        'REDIS_URL (cluster mode) needs DATABASE_URL: the nodes share one PostgreSQL, and the embedded PGlite belongs to one process; set DATABASE_URL or unset REDIS_URL',
+      );
+    }
+    if (mqttUrl !== undefined) {
+      throw new ConfigError(
+        'REDIS_URL clusters the embedded broker and MQTT_URL replaces it; unset one (with MQTT_URL the external broker is the cluster)',
+      );
+    }
+  }
   const jobsTopicRoot = get('JOBS_TOPIC_ROOT') ?? DEFAULT_TOPIC_ROOT;
   const rootProblem = validateTopicRoot(jobsTopicRoot);
   if (rootProblem)
@@ -171,6 +192,7 @@ export function loadConfig(env: Source, flags: Source = {}): Config {
     mqttWsPort: port('MQTT_WS_PORT', get('MQTT_WS_PORT')),
     deviceHttpPort: port('DEVICE_HTTP_PORT', get('DEVICE_HTTP_PORT')),
     mqttUrl,
+    redisUrl,
     jobsTopicRoot,
     authMode,
     logLevel,
