@@ -11,8 +11,8 @@
  * - `authorizeSubscribe(client, topic)` -> boolean (default: allow).
  * - `isPrivateTopic(topic)`: reply topics; the broker never forwards them to subscribers, it only writes a
  *   reply straight to its requester, whether or not the requester subscribed.
- * - `catchUp(client, filter)`: messages a client whose session was not present at CONNECT (a clean session,
- *   or one lost in a crash) may have missed, written to it alone: at CONNACK when it asked to keep its session
+ * - `catchUp(client, filter)`: messages a client that asked to keep its session (clean=false) but whose session
+ *   was not present at CONNECT (never made, or lost in a crash) may have missed, written to it alone: at CONNACK
  *   (`filter` undefined), and after each SUBACK for the filter it subscribed to.
  *
  * The concerns live apart: listeners.ts (sockets), clients.ts (identity), authorize.ts (topic policy and
@@ -129,7 +129,8 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
 
   if (hooks.catchUp !== undefined) {
     const catchUp = hooks.catchUp;
-    // Clients whose session was not present at CONNACK; what they subscribe to is caught up.
+    // clean=false clients whose session was not present at CONNACK; what they subscribe to is caught up. A clean
+    // session is promised nothing from before it subscribes.
     const fresh = new WeakSet<Client>();
     const send = (client: Client, filter: string | undefined) =>
       catchUp(clients.view(client), filter).then(
@@ -144,9 +145,9 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
         (err: unknown) => log.error({ err, clientId: client.id }, 'catch-up hook failed'),
       );
     aedes.on('connackSent', (packet, client) => {
-      if (packet.sessionPresent === true) return;
+      if (packet.sessionPresent === true || client.clean !== false) return;
       fresh.add(client);
-      if (client.clean === false) void send(client, undefined);
+      void send(client, undefined);
     });
     aedes.on('subscribe', (subscriptions, client) => {
       if (!fresh.has(client)) return;

@@ -8,19 +8,19 @@ import { notifyNextPayload, toSummary } from './payloads.js';
 import type { DeviceReply } from './router.js';
 
 /**
- * Catch-up for a device whose MQTT session was not present at CONNECT: a clean session, or a persistent one the
- * broker lost (a single node's sessions live in its memory and die with it). Queued notifications died with
- * the session, so the service re-derives them from the store, as of now, for the device alone:
- * - when the device subscribes to a filter matching its notify or notify-next topic, the current notify (its
- *   pending list) and notify-next (its head) for that topic;
- * - at CONNACK, when it asked to keep its session (clean=false), its notify-next, for a device that assumes its
- *   subscriptions survived and never subscribes again.
- * Nothing is sent while nothing is pending (a device that subscribes has nothing to catch up on). A device may
- * thus get its current notify-next twice (at CONNACK and again at SUBSCRIBE); both name the same execution.
+ * Catch-up for a device that asked to keep its MQTT session (clean=false) and found it not present at CONNECT:
+ * never made, or lost by the broker (a single node's sessions live in its memory and die with it). What was
+ * queued died with the session, so the service re-derives it from the store, as of now, for the device alone:
+ * - at CONNACK, its notify-next, for a device that assumes its subscriptions survived and never subscribes again;
+ * - when it subscribes to a filter matching its notify or notify-next topic, the current notify (its pending
+ *   list) and notify-next (its head) for that topic.
+ * Nothing is sent while nothing is pending. A device may thus get its current notify-next twice (at CONNACK and
+ * again at SUBSCRIBE); both name the same execution. A clean session is promised nothing from before it
+ * subscribes, as in MQTT, and gets no catch-up.
  */
 export interface CatchUp {
   /**
-   * `identity`: the authenticated thing name (with AUTH_MODE=off, the client id stands in for it at CONNACK);
+   * `identity`: the authenticated thing name (with AUTH_MODE=off the client id stands in for it at CONNACK);
    * `filter`: what the device subscribed to, undefined at CONNACK.
    */
   messages(

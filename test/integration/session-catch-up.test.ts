@@ -67,7 +67,7 @@ describe.each(BACKENDS)(
 
     beforeAll(async () => {
       t = await createTestDb(backend);
-      await insertThings(t.db, ['quiet', 'resub', 'empty', 'kept'], new Date());
+      await insertThings(t.db, ['quiet', 'resub', 'clean', 'empty', 'kept'], new Date());
       app = await startTestServer({ db: t.db });
     });
     afterAll(async () => {
@@ -89,10 +89,10 @@ describe.each(BACKENDS)(
       });
     });
 
-    it('answers a fresh subscription to notify and notify-next with the current pending list and head', async () => {
+    it('answers its subscription to notify and notify-next with the current pending list and head', async () => {
       await offlineWithJob('resub', 'job-resub');
       await restart();
-      const d = await device('resub', { clean: true });
+      const d = await device('resub', { clean: false });
       await d.client.subscribeAsync([`${rootOf('resub')}/notify-next`, `${rootOf('resub')}/notify`], {
         qos: 1,
       });
@@ -101,7 +101,17 @@ describe.each(BACKENDS)(
       expect(next.json.execution.jobId).toBe('job-resub');
       expect(notify.json.jobs.QUEUED.map((s: { jobId: string }) => s.jobId)).toEqual(['job-resub']);
       await settle(d, 'resub');
-      expect(d.seen.filter((m) => m.topic.endsWith('/notify-next'))).toHaveLength(1);
+      // Once at CONNACK, once for the subscription: the same execution.
+      const nexts = d.seen.filter((m) => m.topic.endsWith('/notify-next'));
+      expect(nexts.map((m) => m.json.execution.jobId)).toEqual(['job-resub', 'job-resub']);
+    });
+
+    it('gives a clean session nothing from before it subscribed', async () => {
+      await createJob(app.deps, { jobId: 'job-clean', targets: ['thing/clean'], document: '{}' });
+      const d = await device('clean', { clean: true });
+      await d.client.subscribeAsync(`${rootOf('clean')}/#`, { qos: 1 });
+      await settle(d, 'clean');
+      expect(d.seen.filter((m) => /\/notify(-next)?$/.test(m.topic))).toEqual([]);
     });
 
     it('sends nothing to a device with nothing pending', async () => {
