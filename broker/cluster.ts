@@ -16,7 +16,35 @@ import type { Logger } from 'pino';
 const require = createRequire(import.meta.url);
 // The package's main export: its async persistence behind the callback-or-promise face aedes 1.2 drives (the
 // retained-message streams among it).
-const aedesPersistenceRedis = require('aedes-persistence-redis') as (opts: { conn: Redis }) => unknown;
+const aedesPersistenceRedis = require('aedes-persistence-redis') as (opts: { conn: Redis }) => Persistence;
+
+interface Persistence {
+  addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[]): Promise<unknown>;
+}
+
+/**
+ * aedes 1.2 stores a SUBSCRIBE of n filters by calling addSubscriptions n times at once, each with all n, and
+ * aedes-persistence-redis then waits for its own broadcast of each, keyed by client and first filter: the
+ * second wait replaces the first, and the SUBSCRIBE (never acknowledged) hangs the client. Identical calls
+ * for a client share one store; other calls of one client run one after another.
+ */
+function oneSubscribeAtATime(persistence: Persistence): void {
+  const add = persistence.addSubscriptions.bind(persistence);
+  const last = new Map<string, { subs: string; done: Promise<unknown> }>();
+  persistence.addSubscriptions = (client, subs) => {
+    const key = subs.map((s) => `${s.topic}\u0000${s.qos}`).join('\n');
+    const previous = last.get(client.id);
+    if (previous?.subs === key) return previous.done;
+    const done = (previous?.done ?? Promise.resolve()).catch(() => undefined).then(() => add(client, subs));
+    const entry = { subs: key, done };
+    last.set(client.id, entry);
+    const forget = () => {
+      if (last.get(client.id) === entry) last.delete(client.id);
+    };
+    done.then(forget, forget);
+    return done;
+  };
+}
 
 export interface ClusterBackend {
   /** Aedes' `mq` option. */
@@ -81,6 +109,7 @@ export async function connectCluster(url: string, log: Logger): Promise<ClusterB
   ];
   const mq = MQEmitterRedis({ pubConn, subConn });
   const persistence = aedesPersistenceRedis({ conn: store });
+  oneSubscribeAtATime(persistence);
   return {
     mq,
     persistence,
