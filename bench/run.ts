@@ -1,5 +1,5 @@
 /**
- * `npm run bench` runs every scenario (S1–S7), each beside its baseline, and writes bench/results/<date>.md and
+ * `npm run bench` runs every scenario (S1–S8), each beside its baseline, and writes bench/results/<date>.md and
  * .json. `--smoke` runs a reduced set in under a minute and exits non-zero on any correctness counter above 0
  * (lost, duplicated, double-claimed) or a scenario that failed, never on timings. `--only S1,S3` picks
  * scenarios; `--reps n` and `--duration s` override the defaults.
@@ -16,6 +16,7 @@ import { runS4 } from './s4-fan-out.js';
 import { runS5 } from './s5-sessions.js';
 import { runS6 } from './s6-sweep.js';
 import { runS7 } from './s7-abuse.js';
+import { runS8 } from './s8-cluster.js';
 
 /** In order: S3 takes its baseline from the S1 and S2 rows of the same run. */
 const SCENARIOS: {
@@ -30,6 +31,7 @@ const SCENARIOS: {
   { id: 'S5', smoke: false, run: runS5 },
   { id: 'S6', smoke: false, run: runS6 },
   { id: 'S7', smoke: false, run: runS7 },
+  { id: 'S8', smoke: false, run: runS8 },
 ];
 
 const { values } = parseArgs({

@@ -9,6 +9,8 @@ export interface FleetOptions extends Omit<ConnectArgs, 'thingNames' | 'localAdd
   thingNames: string[];
   /** Load-generator processes; devices are dealt out evenly, each process from its own 127.0.0.x. */
   processes: number;
+  /** Several servers (S8's cluster nodes): process i connects its devices to servers[i % length]. */
+  servers?: { host: string; port: number }[];
 }
 
 export interface FleetRun {
@@ -89,6 +91,7 @@ export async function connectFleet(options: FleetOptions): Promise<Fleet> {
       children.map((c, i) =>
         c.call<{ connected: number }>('connect', {
           ...options,
+          ...(options.servers === undefined ? {} : options.servers[i % options.servers.length]),
           thingNames: options.thingNames.filter((_, k) => k % n === i),
           localAddress: `127.0.0.${2 + i}`,
         } satisfies ConnectArgs),

@@ -8,7 +8,7 @@ import { Aedes } from 'aedes';
 import { pino } from 'pino';
 import { serve } from './child.js';
 import { processMeter } from './metrics.js';
-import { createBroker } from '../../broker/index.js';
+import { createBroker, type EmbeddedBroker } from '../../broker/index.js';
 import { createDeviceRouter } from '../../src/device/router.js';
 import { createTopicScheme } from '../../src/protocol/topics.js';
 import type { Db, Queryable } from '../../src/store/db.js';
@@ -35,6 +35,8 @@ export interface StartArgs {
   poolMax?: number;
   /** fleetjobs: run the service clock this far behind real time until setClockBehind(0) (S6). */
   clockBehindMs?: number;
+  /** fleetjobs: cluster mode over this Redis (S8). */
+  redisUrl?: string;
 }
 
 const meter = processMeter('server');
@@ -135,6 +137,7 @@ async function startFleetJobs(args: StartArgs): Promise<number> {
     MQTT_HOST: args.host,
     AUTH_MODE: 'off',
     LOG_LEVEL: 'silent',
+    ...(args.redisUrl === undefined ? {} : { REDIS_URL: args.redisUrl, DATABASE_URL: args.url }),
   });
   clockBehindMs = args.clockBehindMs ?? 0;
   const fj = await createFleetJobs({
@@ -205,6 +208,11 @@ serve(
     setClockBehind(args: { ms: number }) {
       clockBehindMs = args.ms;
       return null;
+    },
+    /** S8: MQTT clients connected to this node. */
+    sessions() {
+      if (!app || !('aedes' in app.broker)) throw new Error('sessions needs the embedded fleetjobs broker');
+      return (app.broker as EmbeddedBroker).aedes.connectedClients;
     },
     meterStart: () => meter.start(),
     meterStop: () => meter.stop(),
