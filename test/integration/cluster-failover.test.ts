@@ -202,7 +202,7 @@ describe.runIf(BACKENDS.includes('postgres'))('fleetjobs nodes killed with SIGKI
       await until(
         'every execution of every job ended',
         async () => (await pending(`fo-${RUN}-job`)) === 0,
-        30_000,
+        60_000,
       );
 
       const rows = await t.db.query<{ thingName: string; jobId: string; status: string }>(
