@@ -1,9 +1,11 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { LIMITS } from '../protocol/limits.js';
 import { installErrorHandler, sendError } from './error-handler.js';
+import { installRequestLog, requestLogOptions } from './request-log.js';
+import { errorResponses, routeErrorStatuses } from './schemas/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { eventRoutes } from './routes/events.js';
 import { controlPlaneRoutes } from './routes/control-plane.js';
@@ -41,7 +43,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     bodyLimit: LIMITS.MAX_HTTP_BODY_BYTES,
     // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
     routerOptions: { maxParamLength: 256 },
-    logController: new LogController({ disableRequestLogging: true }),
+    ...requestLogOptions(),
     // A malformed URL (bad percent-encoding) or content type is refused before routing; answer it like every
     // other client error, with the AWS error name.
     frameworkErrors: (err, _request, reply) => sendError(reply, 'InvalidRequest', err.message),
@@ -49,7 +51,20 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },
   });
-  installErrorHandler(app);
+  installRequestLog(app);
+  installErrorHandler(app, { notFound: (method, path) => `no route for ${method} ${path}; see /docs` });
+  // Every documented route lists the catalog errors it can answer, serialised with the same schema.
+  app.addHook('onRoute', (route) => {
+    if (route.schema === undefined || route.schema.hide === true) return;
+    const method = Array.isArray(route.method) ? String(route.method[0]) : route.method;
+    route.schema = {
+      ...route.schema,
+      response: {
+        ...errorResponses(routeErrorStatuses(method, route.url.includes(':'))),
+        ...(route.schema.response as object | undefined),
+      },
+    };
+  });
   installAuth(app, {
     mode: deps.auth?.mode ?? 'off',
     resolver: deps.auth?.operatorKeys,
@@ -58,11 +73,34 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
   });
   await app.register(swagger, {
     openapi: {
+      // 3.1: its schemas are JSON Schema 2020-12, so propertyNames and type lists (the validation rules the
+      // routes use) are valid in the document as they are.
+      openapi: '3.1.0',
       info: {
         title: 'fleetjobs operator API',
         version: '1',
-        description: 'AWS IoT Jobs control-plane shapes',
+        description:
+          'AWS IoT Jobs control-plane shapes. Authorize with an operator key (the bearer token ' +
+          '<accessKeyId>.<secret>); AWS SDKs and the AWS CLI sign with SigV4 instead.',
       },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An operator key token from POST /operator-keys or the first admin key serve prints',
+          },
+          sigv4: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description:
+              'AWS Signature Version 4 (AWS4-HMAC-SHA256, service iot) made with the key id and secret; ' +
+              'sign with an AWS SDK, this page cannot',
+          },
+        },
+      },
+      security: [{ bearer: [] }, { sigv4: [] }],
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
 import Fastify, {
-  LogController,
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
@@ -26,6 +24,8 @@ import { toExecutionState, toJobExecution, toSummary } from '../../device/payloa
 import { roleAllows } from '../auth.js';
 import { EMPTY_SHA256 } from '../sigv4.js';
 import type { DeviceCaller } from './auth.js';
+import { installErrorHandler, sendError, type ErrorNaming } from '../error-handler.js';
+import { installRequestLog, requestLogOptions } from '../request-log.js';
 
 /** The SHA-256 of each request body as received, for SigV4 (the body itself is parsed before authentication). */
 const bodyHashes = new WeakMap<FastifyRequest, string>();
@@ -65,9 +65,10 @@ const DATA_PLANE_ERRORS: Partial<Record<ErrorKind, { name: string; statusCode: n
   Internal: { name: 'ServiceUnavailableException', statusCode: 503 },
 };
 
+const dataPlaneNaming: ErrorNaming = (kind) => DATA_PLANE_ERRORS[kind] ?? ERRORS[kind];
+
 function send(reply: FastifyReply, kind: ErrorKind, message: string): FastifyReply {
-  const { name, statusCode } = DATA_PLANE_ERRORS[kind] ?? ERRORS[kind];
-  return reply.code(statusCode).header('x-amzn-ErrorType', name).send({ message });
+  return sendError(reply, kind, message, dataPlaneNaming);
 }
 
 interface ThingParams {
@@ -135,7 +136,7 @@ export async function buildDevicePlaneApp(
     bodyLimit: LIMITS.MAX_MQTT_PAYLOAD_BYTES,
     // Thing names reach 128 characters (find-my-way's default limit on a path parameter is 100).
     routerOptions: { maxParamLength: 256 },
-    logController: new LogController({ disableRequestLogging: true }),
+    ...requestLogOptions(),
     // A malformed URL (bad percent-encoding) is refused before routing: answer it like any other bad request.
     frameworkErrors: (err, _request, reply) => send(reply, 'InvalidRequest', err.message),
     ...(https
@@ -161,25 +162,13 @@ export async function buildDevicePlaneApp(
     }
   });
 
-  app.setErrorHandler((err: FastifyError | FleetJobsError, request, reply) => {
-    if (isFleetJobsError(err)) {
-      if (err.entry.statusCode >= 500) request.log.error({ err }, 'device HTTPS request failed');
-      return send(reply, err.kind, err.message);
-    }
-    const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-    if (status === 413) return send(reply, 'PayloadTooLarge', ERRORS.PayloadTooLarge.message);
-    if (status >= 400 && status < 500) return send(reply, 'InvalidRequest', err.message);
-    request.log.error({ err }, 'device HTTPS request failed');
-    return send(reply, 'Internal', ERRORS.Internal.message);
+  installRequestLog(app);
+  installErrorHandler(app, {
+    naming: dataPlaneNaming,
+    notFound: (method, path) =>
+      `no device operation at ${method} ${path}; the operations are ` +
+      'GET /things/{thingName}/jobs, PUT /things/{thingName}/jobs/$next, GET|POST /things/{thingName}/jobs/{jobId}',
   });
-  app.setNotFoundHandler((request, reply) =>
-    send(
-      reply,
-      'ResourceNotFound',
-      `no device operation at ${request.method} ${request.url.split('?')[0]}; the operations are ` +
-        'GET /things/{thingName}/jobs, PUT /things/{thingName}/jobs/$next, GET|POST /things/{thingName}/jobs/{jobId}',
-    ),
-  );
 
   // [SPEC 3] The thing name comes from authentication, never from the path alone.
   app.addHook('preHandler', async (request: FastifyRequest<{ Params: Partial<ThingParams> }>, reply) => {

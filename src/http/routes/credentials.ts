@@ -6,6 +6,7 @@ import {
   revokeThingCredential,
 } from '../../service/credentials.js';
 import type { ServiceDeps } from '../../service/deps.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 const epoch = (d: Date | null) => (d === null ? undefined : Math.floor(d.getTime() / 1000));
 const thingParams = {
@@ -49,17 +50,38 @@ export function credentialRoutes(
     };
     app.post<{ Params: { thingName: string } }>(
       '/things/:thingName/credentials',
-      { schema: { params: thingParams, summary: 'Create a device secret (returned once)' } },
+      {
+        schema: {
+          params: thingParams,
+          response: { 200: RESPONSES.createdCredential },
+          tags: ['device credentials'],
+          summary: 'Create a device secret (returned once)',
+        },
+      },
       async (request) => created(request.params.thingName, false),
     );
     app.post<{ Params: { thingName: string } }>(
       '/things/:thingName/credentials/rotate',
-      { schema: { params: thingParams, summary: 'Create a device secret and revoke every other one' } },
+      {
+        schema: {
+          params: thingParams,
+          response: { 200: RESPONSES.createdCredential },
+          tags: ['device credentials'],
+          summary: 'Create a device secret and revoke every other one',
+        },
+      },
       async (request) => created(request.params.thingName, true),
     );
     app.get<{ Params: { thingName: string } }>(
       '/things/:thingName/credentials',
-      { schema: { params: thingParams, summary: 'List the device secrets of a thing (never the secrets)' } },
+      {
+        schema: {
+          params: thingParams,
+          response: { 200: RESPONSES.listCredentials },
+          tags: ['device credentials'],
+          summary: 'List the device secrets of a thing (never the secrets)',
+        },
+      },
       async (request) => ({
         credentials: (await listThingCredentials(deps, request.params.thingName)).map((c) => ({
           credentialId: c.credentialId,
@@ -71,7 +93,14 @@ export function credentialRoutes(
     );
     app.delete<{ Params: { thingName: string; credentialId: string } }>(
       '/things/:thingName/credentials/:credentialId',
-      { schema: { params: credentialParams, summary: 'Revoke one device secret' } },
+      {
+        schema: {
+          params: credentialParams,
+          response: { 200: RESPONSES.revokedCredentials },
+          tags: ['device credentials'],
+          summary: 'Revoke one device secret',
+        },
+      },
       async (request) => ({
         revokedCredentialIds: revoked(
           request.params.thingName,
@@ -81,7 +110,14 @@ export function credentialRoutes(
     );
     app.delete<{ Params: { thingName: string } }>(
       '/things/:thingName/credentials',
-      { schema: { params: thingParams, summary: 'Revoke every device secret of a thing' } },
+      {
+        schema: {
+          params: thingParams,
+          response: { 200: RESPONSES.revokedCredentials },
+          tags: ['device credentials'],
+          summary: 'Revoke every device secret of a thing',
+        },
+      },
       async (request) => ({
         revokedCredentialIds: revoked(
           request.params.thingName,

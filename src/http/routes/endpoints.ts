@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { FleetJobsError } from '../../protocol/errors.js';
 import type { HttpDeps } from '../app.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 /** Where devices connect, as URLs (mqtt://host:port); each is absent when that listener is not configured. */
 export interface DeviceEndpoints {
@@ -32,6 +33,8 @@ export function endpointRoutes(deps: HttpDeps): FastifyPluginAsync {
       {
         schema: {
           summary: 'DescribeEndpoint: where devices connect (iot:Data-ATS, iot:Data: MQTT; iot:Jobs: HTTPS)',
+          tags: ['endpoints'],
+          response: { 200: RESPONSES.describeEndpoint },
           querystring: {
             type: 'object',
             properties: { endpointType: { type: 'string', enum: ENDPOINT_TYPES } },

@@ -45,6 +45,13 @@ export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {})
       {
         schema: {
           summary: 'Job and execution events as server-sent events, resumable with Last-Event-ID',
+          tags: ['events'],
+          response: {
+            200: {
+              description: 'a text/event-stream: `id: <seq>`, `event: <type>`, `data: <$aws/events payload>`',
+              content: { 'text/event-stream': { schema: { type: 'string' } } },
+            },
+          },
           querystring: {
             type: 'object',
             properties: {

@@ -18,6 +18,7 @@ import {
 import { cancelJobExecution } from '../../service/cancel-job-execution.js';
 import { deleteJobExecution } from '../../service/delete-job-execution.js';
 import { listDeadLetters, retryJobExecution, type ListExecutionsQuery } from '../../service/dead-letters.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 interface ExecutionParams {
   thingName: string;
@@ -42,6 +43,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId/things',
       {
         schema: {
+          response: { 200: RESPONSES.listJobExecutionsForJob },
           summary: 'ListJobExecutionsForJob, in thing name order',
           tags: ['executions'],
           params: { type: 'object', properties: { jobId }, required: ['jobId'] },
@@ -64,6 +66,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName/jobs',
       {
         schema: {
+          response: { 200: RESPONSES.listJobExecutionsForThing },
           summary: 'ListJobExecutionsForThing, newest first',
           tags: ['executions'],
           params: { type: 'object', properties: { thingName }, required: ['thingName'] },
@@ -81,6 +84,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName/jobs/:jobId',
       {
         schema: {
+          response: { 200: RESPONSES.describeJobExecution },
           summary: 'DescribeJobExecution: the latest execution unless executionNumber is given',
           tags: ['executions'],
           params: executionParams,
@@ -104,6 +108,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName/jobs/:jobId/cancel',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary: 'CancelJobExecution: QUEUED → CANCELED; IN_PROGRESS with force=true',
           tags: ['executions'],
           params: executionParams,
@@ -165,6 +170,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName/jobs/:jobId/executionNumber/:executionNumber',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary: 'DeleteJobExecution: terminal executions; QUEUED and IN_PROGRESS ones with force=true',
           tags: ['executions'],
           params: {

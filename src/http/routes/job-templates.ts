@@ -26,6 +26,7 @@ import {
   type CreateJobTemplateInput,
   type TemplateExport,
 } from '../../service/job-templates.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 interface TemplateParams {
   jobTemplateId: string;
@@ -108,6 +109,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates/:jobTemplateId',
       {
         schema: {
+          response: { 200: RESPONSES.createJobTemplate },
           summary: 'CreateJobTemplate',
           tags: ['job templates'],
           params: templateParams,
@@ -120,7 +122,14 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.get<{ Params: TemplateParams }>(
       '/job-templates/:jobTemplateId',
-      { schema: { summary: 'DescribeJobTemplate', tags: ['job templates'], params: templateParams } },
+      {
+        schema: {
+          response: { 200: RESPONSES.describeJobTemplate },
+          summary: 'DescribeJobTemplate',
+          tags: ['job templates'],
+          params: templateParams,
+        },
+      },
       async (request) => describeJobTemplate(deps, request.params.jobTemplateId),
     );
 
@@ -128,6 +137,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates',
       {
         schema: {
+          response: { 200: RESPONSES.listJobTemplates },
           summary: 'ListJobTemplates',
           tags: ['job templates'],
           querystring: { type: 'object', properties: listQuery },
@@ -210,7 +220,14 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.delete<{ Params: TemplateParams }>(
       '/job-templates/:jobTemplateId',
-      { schema: { summary: 'DeleteJobTemplate', tags: ['job templates'], params: templateParams } },
+      {
+        schema: {
+          response: { 200: RESPONSES.empty },
+          summary: 'DeleteJobTemplate',
+          tags: ['job templates'],
+          params: templateParams,
+        },
+      },
       async (request) => {
         await deleteJobTemplate(deps, request.params.jobTemplateId);
         return {};

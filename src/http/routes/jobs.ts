@@ -31,6 +31,7 @@ import { deleteJob } from '../../service/delete-job.js';
 import { updateJob, type UpdateJobInput } from '../../service/update-job.js';
 import { associateTargetsWithJob } from '../../service/associate-targets.js';
 import { describeJob, getJobDocument, listJobs } from '../../service/describe-jobs.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 interface JobParams {
   jobId: string;
@@ -97,6 +98,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId',
       {
         schema: {
+          response: { 200: RESPONSES.jobRef },
           summary: 'CreateJob: the job and, at once, a QUEUED execution for every target thing',
           tags: ['jobs'],
           params: jobParams,
@@ -110,6 +112,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId',
       {
         schema: {
+          response: { 200: RESPONSES.describeJob },
           summary: 'DescribeJob, with exact jobProcessDetails',
           tags: ['jobs'],
           params: jobParams,
@@ -123,6 +126,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId/job-document',
       {
         schema: {
+          response: { 200: RESPONSES.getJobDocument },
           summary: 'GetJobDocument',
           tags: ['jobs'],
           params: jobParams,
@@ -146,6 +150,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs',
       {
         schema: {
+          response: { 200: RESPONSES.listJobs },
           summary: 'ListJobs, newest first',
           tags: ['jobs'],
           querystring: {
@@ -168,6 +173,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary: 'UpdateJob',
           tags: ['jobs'],
           params: jobParams,
@@ -189,6 +195,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId/cancel',
       {
         schema: {
+          response: { 200: RESPONSES.jobRef },
           summary: 'CancelJob: QUEUED executions CANCELED; with force=true IN_PROGRESS ones too',
           tags: ['jobs'],
           params: jobParams,
@@ -211,6 +218,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary: 'DeleteJob: COMPLETED or CANCELED jobs, others with force=true; executions deleted',
           tags: ['jobs'],
           params: jobParams,
@@ -227,6 +235,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/jobs/:jobId/targets',
       {
         schema: {
+          response: { 200: RESPONSES.jobRef },
           summary: 'AssociateTargetsWithJob: more targets for an IN_PROGRESS CONTINUOUS job',
           tags: ['jobs'],
           params: jobParams,

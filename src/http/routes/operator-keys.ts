@@ -9,6 +9,7 @@ import {
   type OperatorKeyView,
 } from '../../service/operator-keys.js';
 import type { OperatorRole } from '../../store/operator-keys.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 const epoch = (d: Date | null) => (d === null ? undefined : Math.floor(d.getTime() / 1000));
 const viewBody = (k: OperatorKeyView) => ({
@@ -27,6 +28,8 @@ export function operatorKeyRoutes(deps: ServiceDeps, masterKey: Buffer): Fastify
       '/operator-keys',
       {
         schema: {
+          response: { 200: RESPONSES.listOperatorKeys },
+          tags: ['operator keys'],
           summary: 'List operator keys (never their secrets)',
           querystring: {
             type: 'object',
@@ -50,6 +53,8 @@ export function operatorKeyRoutes(deps: ServiceDeps, masterKey: Buffer): Fastify
       '/operator-keys',
       {
         schema: {
+          response: { 200: RESPONSES.createdOperatorKey },
+          tags: ['operator keys'],
           summary: 'Create an operator key; the secret and bearer token are returned once',
           body: {
             type: 'object',
@@ -78,6 +83,8 @@ export function operatorKeyRoutes(deps: ServiceDeps, masterKey: Buffer): Fastify
       '/operator-keys/:accessKeyId',
       {
         schema: {
+          response: { 200: RESPONSES.operatorKey },
+          tags: ['operator keys'],
           summary: 'Revoke an operator key (the last active admin key cannot be revoked)',
           params: {
             type: 'object',

@@ -11,6 +11,7 @@ import {
   removeThingFromThingGroup,
   type MembershipInput,
 } from '../../service/thing-groups.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 interface GroupParams {
   thingGroupName: string;
@@ -36,6 +37,7 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/thing-groups/addThingToThingGroup',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary:
             'AddThingToThingGroup: IN_PROGRESS CONTINUOUS jobs of the group queue an execution for the thing',
           tags: ['thing groups'],
@@ -52,6 +54,7 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/thing-groups/removeThingFromThingGroup',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary:
             'RemoveThingFromThingGroup: pending executions of CONTINUOUS jobs it no longer reaches: REMOVED',
           tags: ['thing groups'],
@@ -76,6 +79,7 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/thing-groups/:thingGroupName',
       {
         schema: {
+          response: { 200: RESPONSES.createThingGroup },
           summary: 'CreateThingGroup',
           tags: ['thing groups'],
           params: groupParams,
@@ -110,7 +114,14 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.get<{ Params: GroupParams }>(
       '/thing-groups/:thingGroupName',
-      { schema: { summary: 'DescribeThingGroup', tags: ['thing groups'], params: groupParams } },
+      {
+        schema: {
+          response: { 200: RESPONSES.describeThingGroup },
+          summary: 'DescribeThingGroup',
+          tags: ['thing groups'],
+          params: groupParams,
+        },
+      },
       async (request) => describeThingGroup(deps, request.params.thingGroupName),
     );
 
@@ -118,6 +129,7 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/thing-groups/:thingGroupName',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary: 'DeleteThingGroup',
           tags: ['thing groups'],
           params: groupParams,
@@ -139,6 +151,7 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/thing-groups',
       {
         schema: {
+          response: { 200: RESPONSES.listThingGroups },
           summary: 'ListThingGroups',
           tags: ['thing groups'],
           querystring: {
@@ -158,6 +171,7 @@ export function thingGroupRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/thing-groups/:thingGroupName/things',
       {
         schema: {
+          response: { 200: RESPONSES.listThingsInThingGroup },
           summary: 'ListThingsInThingGroup',
           tags: ['thing groups'],
           params: groupParams,

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { HttpDeps } from '../app.js';
 import { attributes, listQuery, thingName } from '../schemas/common.js';
 import { createThing, deleteThing, describeThing, listThings } from '../../service/things.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 interface ThingParams {
   thingName: string;
@@ -17,6 +18,7 @@ export function thingRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName',
       {
         schema: {
+          response: { 200: RESPONSES.createThing },
           summary: 'CreateThing',
           tags: ['things'],
           params: { type: 'object', properties: { thingName }, required: ['thingName'] },
@@ -46,6 +48,7 @@ export function thingRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName',
       {
         schema: {
+          response: { 200: RESPONSES.describeThing },
           summary: 'DescribeThing',
           tags: ['things'],
           params: { type: 'object', properties: { thingName }, required: ['thingName'] },
@@ -66,6 +69,7 @@ export function thingRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things',
       {
         schema: {
+          response: { 200: RESPONSES.listThings },
           summary: 'ListThings',
           tags: ['things'],
           querystring: {
@@ -86,6 +90,7 @@ export function thingRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName',
       {
         schema: {
+          response: { 200: RESPONSES.empty },
           summary: 'DeleteThing: pending executions become REMOVED',
           tags: ['things'],
           params: { type: 'object', properties: { thingName }, required: ['thingName'] },
