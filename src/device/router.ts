@@ -105,8 +105,8 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
     payload: Buffer.from(JSON.stringify(body)),
   });
 
-  const count = (operation: Operation, outcome: DeviceRequestOutcome) =>
-    deps.metrics?.deviceRequest('mqtt', operation, outcome);
+  const count = (operation: Operation, outcome: DeviceRequestOutcome, startedAt: number) =>
+    deps.metrics?.deviceRequest('mqtt', operation, outcome, (performance.now() - startedAt) / 1000);
 
   return {
     inspect(topic) {
@@ -128,6 +128,7 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
         );
       }
       const { operation } = parsed;
+      const startedAt = performance.now();
       let clientToken: string | undefined;
       try {
         const body = parsePayload(payload);
@@ -145,17 +146,17 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
         const accepted: Record<string, unknown> = {};
         if (clientToken !== undefined) accepted.clientToken = clientToken;
         accepted.timestamp = epochSeconds(deps.clock());
-        count(operation, 'accepted');
+        count(operation, 'accepted', startedAt);
         return encode(topics.accepted(topic), Object.assign(accepted, result));
       } catch (err) {
         const now = deps.clock();
         if (err instanceof RequestError) {
-          count(operation, err.code);
+          count(operation, err.code, startedAt);
           return encode(topics.rejected(topic), rejectedPayload(err.code, err.message, clientToken, now));
         }
         if (isFleetJobsError(err)) {
           if (err.entry.statusCode >= 500) log.error({ err, topic }, 'device request failed');
-          count(operation, err.entry.mqttCode);
+          count(operation, err.entry.mqttCode, startedAt);
           const state = err.executionState === undefined ? undefined : toExecutionState(err.executionState);
           return encode(
             topics.rejected(topic),
@@ -163,7 +164,7 @@ export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: Rat
           );
         }
         log.error({ err, topic }, 'device request failed');
-        count(operation, 'InternalError');
+        count(operation, 'InternalError', startedAt);
         return encode(
           topics.rejected(topic),
           rejectedPayload('InternalError', ERRORS.Internal.message, clientToken, now),

@@ -51,7 +51,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },
   });
-  installRequestLog(app);
+  installRequestLog(app, (name) => deps.metrics?.errorAnswered('operator', name));
   installErrorHandler(app, { notFound: (method, path) => `no route for ${method} ${path}; see /docs` });
   // Every documented route lists the catalog errors it can answer, serialised with the same schema.
   app.addHook('onRoute', (route) => {

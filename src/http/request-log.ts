@@ -19,13 +19,15 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * One log line per answered request (method, route, status, time) and the request id in x-amzn-RequestId, the
- * header AWS SDKs read and print with an error.
+ * header AWS SDKs read and print with an error. `onError` hears the AWS error name of every error answered.
  */
-export function installRequestLog(app: FastifyInstance): void {
+export function installRequestLog(app: FastifyInstance, onError?: (name: string) => void): void {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-amzn-RequestId', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
+    const errorName = reply.getHeader('x-amzn-ErrorType');
+    if (typeof errorName === 'string') onError?.(errorName);
     const route = request.routeOptions.url;
     const line = {
       method: request.method,

@@ -14,6 +14,6 @@ export interface ServiceDeps {
   topics: TopicScheme;
   /** Called after a transaction that wrote outbox rows has committed, so the dispatcher publishes at once. */
   outboxWritten: () => void;
-  /** In-process counters for GET /metrics (device requests by transport, operation and outcome). */
+  /** Counters and histograms for GET /metrics (device requests, batch transactions, errors by code). */
   metrics?: FleetMetrics;
 }

@@ -13,6 +13,7 @@
  * - if a batch's transaction fails as a whole (a database error, a guard that failed), each of its requests runs
  *   again alone, so one request's failure never fails another's; a database that is unreachable fails them all.
  */
+import { performance } from 'node:perf_hooks';
 import { FleetJobsError } from '../protocol/errors.js';
 import { deviceTransition, type ExecutionStatus } from '../protocol/states.js';
 import {
@@ -212,6 +213,16 @@ async function runBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Prom
   return outcomes;
 }
 
+/** runBatch, its duration and size observed for GET /metrics whether it commits or not. */
+async function timedBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Promise<Outcome[]> {
+  const startedAt = performance.now();
+  try {
+    return await runBatch(deps, writes);
+  } finally {
+    deps.metrics?.batchTransaction((performance.now() - startedAt) / 1000, writes.length);
+  }
+}
+
 /** Gathers device writes into batches for one service (one ServiceDeps). */
 class DeviceBatcher {
   private queue: Queued[] = [];
@@ -268,7 +279,7 @@ class DeviceBatcher {
 
   private async execute(batch: readonly Queued[]): Promise<void> {
     try {
-      const outcomes = await runBatch(
+      const outcomes = await timedBatch(
         this.deps,
         batch.map((q) => q.write),
       );
@@ -286,7 +297,7 @@ class DeviceBatcher {
       );
       await Promise.all(
         batch.map((q) =>
-          runBatch(this.deps, [q.write]).then(
+          timedBatch(this.deps, [q.write]).then(
             ([o]) => q.settle(o as Outcome),
             (err: unknown) => q.settle({ ok: false, error: err }),
           ),

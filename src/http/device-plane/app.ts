@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -162,7 +163,7 @@ export async function buildDevicePlaneApp(
     }
   });
 
-  installRequestLog(app);
+  installRequestLog(app, (name) => deps.metrics?.errorAnswered('device-https', name));
   installErrorHandler(app, {
     naming: dataPlaneNaming,
     notFound: (method, path) =>
@@ -213,16 +214,19 @@ export async function buildDevicePlaneApp(
 
   /** Runs one operation for a thing under its rate limit, and counts it by outcome for GET /metrics. */
   const run = async <T>(operation: Operation, thingName: string, fn: () => Promise<T>): Promise<T> => {
+    const startedAt = performance.now();
+    const seconds = () => (performance.now() - startedAt) / 1000;
     try {
       if (!limiter.take(thingName)) throw new FleetJobsError('Throttled');
       const result = await fn();
-      deps.metrics?.deviceRequest('https', operation, 'accepted');
+      deps.metrics?.deviceRequest('https', operation, 'accepted', seconds());
       return result;
     } catch (err) {
       deps.metrics?.deviceRequest(
         'https',
         operation,
         isFleetJobsError(err) ? err.entry.mqttCode : 'InternalError',
+        seconds(),
       );
       throw err;
     }

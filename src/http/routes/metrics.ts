@@ -1,15 +1,14 @@
-import { readdir } from 'node:fs/promises';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { performance } from 'node:perf_hooks';
 import type { FastifyPluginAsync } from 'fastify';
+import { Gauge, Registry } from 'prom-client';
 import { EXECUTION_STATUSES, JOB_STATUSES } from '../../protocol/states.js';
 import { countExecutionsByStatus, countJobsByStatus, selectOutboxBacklog } from '../../store/metrics.js';
 import type { Db } from '../../store/db.js';
-import type { FleetMetrics } from '../../service/metrics.js';
+import { processMetrics, type FleetMetrics } from '../../service/metrics.js';
 
 /**
- * GET /metrics in the Prometheus text exposition format (version 0.0.4), written by hand rather than with
- * prom-client: fleetjobs exposes a dozen counters and gauges, which takes less code than adapting a registry,
- * and keeps a dependency out of a package that ships to small boxes.
+ * GET /metrics in the Prometheus text exposition format (version 0.0.4), by prom-client: the store's counts,
+ * read at each scrape, then the server's counters and histograms, then the process metrics.
  */
 export interface MetricsDeps {
   db: Db;
@@ -24,51 +23,48 @@ export interface MetricsDeps {
  */
 export const EXECUTION_RECOUNT_MS = 30_000;
 
-type Labels = Record<string, string>;
-type Sample = { labels?: Labels; value: number };
+type Counts = { status: string; n: number }[];
 
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-}
-
-function family(name: string, type: 'counter' | 'gauge', help: string, samples: Sample[]): string {
-  const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
-  for (const s of samples) {
-    const labels = s.labels
-      ? `{${Object.entries(s.labels)
-          .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-          .join(',')}}`
-      : '';
-    lines.push(`${name}${labels} ${Number.isFinite(s.value) ? s.value : 0}`);
-  }
-  return lines.join('\n');
-}
-
-/** Every status appears, with 0 when there is none, so that rate() and alerts see a series from the start. */
-function byStatus(statuses: readonly string[], rows: { status: string; n: number }[]): Sample[] {
-  return statuses.map((status) => ({
-    labels: { status },
-    value: rows.find((r) => r.status === status)?.n ?? 0,
-  }));
-}
-
-async function openFds(): Promise<number | undefined> {
-  try {
-    return (await readdir('/proc/self/fd')).length;
-  } catch {
-    return undefined; // not Linux: the metric is left out
-  }
+/** Every status gets a sample, 0 when there is none, so that rate() and alerts see a series from the start. */
+function setByStatus(gauge: Gauge<'status'>, statuses: readonly string[], rows: Counts): void {
+  for (const status of statuses) gauge.set({ status }, rows.find((r) => r.status === status)?.n ?? 0);
 }
 
 export function metricsRoutes(deps: MetricsDeps): FastifyPluginAsync {
   return async (app) => {
-    const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-    loopDelay.enable();
-    app.addHook('onClose', async () => loopDelay.disable());
-    const startTime = Math.round(Date.now() / 1000 - process.uptime());
-    type Counts = Promise<{ status: string; n: number }[]>;
-    let counted: { at: number; rows: Counts } | undefined;
-    const executionCounts = (): Counts => {
+    // Started with the server, so that the first scrape already has event-loop samples.
+    const processRegistry = processMetrics();
+    const store = new Registry();
+    const up = new Gauge({
+      name: 'fleetjobs_database_up',
+      help: 'Whether the store answered this scrape.',
+      registers: [store],
+    });
+    const jobs = new Gauge({
+      name: 'fleetjobs_jobs',
+      help: 'Jobs by status.',
+      labelNames: ['status'] as const,
+      registers: [store],
+    });
+    const executions = new Gauge({
+      name: 'fleetjobs_job_executions',
+      help: 'Job executions by status, recounted at most every 30 s.',
+      labelNames: ['status'] as const,
+      registers: [store],
+    });
+    const backlog = new Gauge({
+      name: 'fleetjobs_outbox_backlog',
+      help: 'Notifications committed but not yet published.',
+      registers: [store],
+    });
+    const oldest = new Gauge({
+      name: 'fleetjobs_outbox_oldest_age_seconds',
+      help: 'Age of the oldest unpublished notification (0 when none).',
+      registers: [store],
+    });
+
+    let counted: { at: number; rows: Promise<Counts> } | undefined;
+    const executionCounts = (): Promise<Counts> => {
       if (counted === undefined || performance.now() - counted.at > EXECUTION_RECOUNT_MS) {
         const rows = countExecutionsByStatus(deps.db);
         counted = { at: performance.now(), rows };
@@ -81,96 +77,28 @@ export function metricsRoutes(deps: MetricsDeps): FastifyPluginAsync {
     };
 
     app.get('/metrics', { schema: { hide: true } }, async (request, reply) => {
-      const out: string[] = [];
+      let storeText: Promise<string>;
       try {
-        const [jobs, executions, outbox] = await Promise.all([
+        const [jobRows, executionRows, outbox] = await Promise.all([
           countJobsByStatus(deps.db),
           executionCounts(),
           selectOutboxBacklog(deps.db, deps.clock()),
         ]);
-        out.push(
-          family('fleetjobs_database_up', 'gauge', 'Whether the store answered this scrape.', [{ value: 1 }]),
-          family('fleetjobs_jobs', 'gauge', 'Jobs by status.', byStatus(JOB_STATUSES, jobs)),
-          family(
-            'fleetjobs_job_executions',
-            'gauge',
-            'Job executions by status, recounted at most every 30 s.',
-            byStatus(EXECUTION_STATUSES, executions),
-          ),
-          family('fleetjobs_outbox_backlog', 'gauge', 'Notifications committed but not yet published.', [
-            { value: outbox.n },
-          ]),
-          family(
-            'fleetjobs_outbox_oldest_age_seconds',
-            'gauge',
-            'Age of the oldest unpublished notification (0 when none).',
-            [{ value: outbox.oldestAgeSeconds }],
-          ),
-        );
+        up.set(1);
+        setByStatus(jobs, JOB_STATUSES, jobRows);
+        setByStatus(executions, EXECUTION_STATUSES, executionRows);
+        backlog.set(outbox.n);
+        oldest.set(outbox.oldestAgeSeconds);
+        storeText = store.metrics();
       } catch (err) {
         request.log.warn({ err }, 'metrics: the store did not answer');
-        out.push(
-          family('fleetjobs_database_up', 'gauge', 'Whether the store answered this scrape.', [{ value: 0 }]),
-        );
+        up.set(0);
+        // Counts from an earlier scrape would read as current: only the store's status is reported.
+        storeText = store.getSingleMetricAsString('fleetjobs_database_up').then((t) => `${t}\n`);
       }
-      out.push(
-        family(
-          'fleetjobs_device_requests_total',
-          'counter',
-          'Device requests by transport, operation and outcome (accepted or the error code).',
-          (deps.metrics?.deviceRequests() ?? []).map((r) => ({
-            labels: { transport: r.transport, operation: r.operation, outcome: r.outcome },
-            value: r.n,
-          })),
-        ),
-      );
-      const cpu = process.cpuUsage();
-      const mem = process.memoryUsage();
-      out.push(
-        family('process_cpu_user_seconds_total', 'counter', 'User CPU time spent in seconds.', [
-          { value: cpu.user / 1e6 },
-        ]),
-        family('process_cpu_system_seconds_total', 'counter', 'System CPU time spent in seconds.', [
-          { value: cpu.system / 1e6 },
-        ]),
-        family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [
-          { value: (cpu.user + cpu.system) / 1e6 },
-        ]),
-        family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [
-          { value: mem.rss },
-        ]),
-        family(
-          'process_start_time_seconds',
-          'gauge',
-          'Start time of the process since the epoch in seconds.',
-          [{ value: startTime }],
-        ),
-        family('nodejs_heap_size_used_bytes', 'gauge', 'V8 heap used in bytes.', [{ value: mem.heapUsed }]),
-        family('nodejs_heap_size_total_bytes', 'gauge', 'V8 heap allocated in bytes.', [
-          { value: mem.heapTotal },
-        ]),
-        family(
-          'nodejs_eventloop_delay_seconds',
-          'gauge',
-          'Event-loop delay percentiles since the previous scrape.',
-          [50, 99].map((p) => ({
-            labels: { quantile: String(p / 100) },
-            value: loopDelay.percentile(p) / 1e9,
-          })),
-        ),
-        family(
-          'nodejs_eventloop_delay_max_seconds',
-          'gauge',
-          'Largest event-loop delay since the previous scrape.',
-          [{ value: loopDelay.max / 1e9 }],
-        ),
-      );
-      loopDelay.reset();
-      const fds = await openFds();
-      if (fds !== undefined) {
-        out.push(family('process_open_fds', 'gauge', 'Number of open file descriptors.', [{ value: fds }]));
-      }
-      return reply.type('text/plain; version=0.0.4; charset=utf-8').send(out.join('\n') + '\n');
+      const others = [...(deps.metrics ? [deps.metrics.registry] : []), processRegistry];
+      const text = [await storeText, ...(await Promise.all(others.map((r) => r.metrics())))].join('');
+      return reply.type(store.contentType).send(text);
     });
   };
 }
