@@ -24,6 +24,7 @@ import {
 import { createExternalBroker } from '../broker/external.js';
 import { connectCluster, RedisUnreachableError, type ClusterBackend } from '../broker/cluster.js';
 import { createCatchUp } from './device/catch-up.js';
+import { logDeviceSessions, loggingRefusals } from '../broker/session-log.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
 import { createWorkers, type Workers, type WorkersOptions } from './workers/index.js';
@@ -165,10 +166,11 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
   const deviceRateLimit = options.deviceRateLimit ?? config.deviceRateLimit;
   const router = createDeviceRouter(deps, deviceRateLimit ? { rateLimit: deviceRateLimit } : {});
   const catchUp = createCatchUp(deps);
+  // Device identity (mTLS CN or thing name + secret) and the topic ACL; hooks given by a caller take precedence.
+  const identityHooks = { ...security.brokerHooks(), ...options.brokerHooks };
   const hooks: BrokerHooks = {
-    // Device identity (mTLS CN or thing name + secret) and the topic ACL; hooks given by a caller take precedence.
-    ...security.brokerHooks(),
-    ...options.brokerHooks,
+    ...identityHooks,
+    ...(identityHooks.authenticate ? { authenticate: loggingRefusals(identityHooks.authenticate, log) } : {}),
     inspectPublish: (client, topic) =>
       security.canPublish(client.identity, topic) ? router.inspect(topic).action : 'refuse',
     answer: (_client, topic, payload) => router.handle(topic, payload),
@@ -202,6 +204,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         log,
         cluster,
       });
+  if ('aedes' in broker) logDeviceSessions((broker as EmbeddedBroker).aedes, log);
   const dispatcher = createOutboxDispatcher({
     db,
     clock: deps.clock,

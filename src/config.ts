@@ -26,6 +26,8 @@ export interface Config {
   jobsTopicRoot: string;
   authMode: 'required' | 'off';
   logLevel: string;
+  /** LOG_FORMAT: `auto` is pretty when stdout is a terminal and JSON lines otherwise (decided by the CLI). */
+  logFormat: 'auto' | 'json' | 'pretty';
   /** DEVICE_RATE_LIMIT `rate[/burst]`: per-thing device requests per second (default LIMITS). */
   deviceRateLimit: { perSecond: number; burst: number } | undefined;
   /** OPERATOR_RATE_LIMIT `rate[/burst]`: REST requests per second per operator key (default LIMITS). */
@@ -59,6 +61,7 @@ const VARS = [
   'JOBS_TOPIC_ROOT',
   'AUTH_MODE',
   'LOG_LEVEL',
+  'LOG_FORMAT',
   'DEVICE_RATE_LIMIT',
   'OPERATOR_RATE_LIMIT',
   'AWS_REGION',
@@ -163,6 +166,10 @@ export function loadConfig(env: Source, flags: Source = {}): Config {
       `LOG_LEVEL=${logLevel} is not valid; set LOG_LEVEL to one of ${LOG_LEVELS.join(', ')}`,
     );
   }
+  const logFormat = get('LOG_FORMAT') ?? 'auto';
+  if (logFormat !== 'auto' && logFormat !== 'json' && logFormat !== 'pretty') {
+    throw new ConfigError(`LOG_FORMAT=${logFormat} is not valid; set LOG_FORMAT to auto, json or pretty`);
+  }
   const accountId = get('AWS_ACCOUNT_ID') ?? '000000000000';
   if (!/^\d{12}$/.test(accountId)) throw new ConfigError(`AWS_ACCOUNT_ID must be 12 digits`);
   const region = get('AWS_REGION') ?? 'local';
@@ -196,6 +203,7 @@ export function loadConfig(env: Source, flags: Source = {}): Config {
     jobsTopicRoot,
     authMode,
     logLevel,
+    logFormat,
     deviceRateLimit: rateLimit('DEVICE_RATE_LIMIT', get('DEVICE_RATE_LIMIT')),
     operatorRateLimit: rateLimit('OPERATOR_RATE_LIMIT', get('OPERATOR_RATE_LIMIT')),
     awsRegion: region,

@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createFleetJobs } from '../app.js';
 import { createPgliteDb, createPostgresDb } from '../store/db.js';
@@ -6,6 +5,7 @@ import { migrate } from '../store/migrate.js';
 import { runOperatorCli } from './commands/index.js';
 import { runKeysCli } from './keys.js';
 import { databaseReachable, preflight } from '../preflight.js';
+import { createCliLogger } from './logger.js';
 
 const USAGE = `usage: fleetjobs <command> [options]
 
@@ -25,7 +25,7 @@ Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080
 
 async function serve(argv: string[]): Promise<number> {
   const config = loadConfig(process.env, parseFlags(argv));
-  const log = pino({ level: config.logLevel });
+  const log = createCliLogger(config, process.stdout);
   const app = await createFleetJobs({
     config,
     logger: log,

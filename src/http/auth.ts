@@ -81,6 +81,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     );
   // A caller without valid credentials spends the bucket of its address, so guessing keys is throttled too.
   const unauthorized = (request: FastifyRequest, reply: FastifyReply, message: string) => {
+    request.log.warn({ ip: request.ip, reason: message }, 'operator authentication failed');
     const key = `ip:${request.ip}`;
     if (!limiter.take(key)) return throttled(reply, key);
     return sendError(reply, 'Unauthorized', message);
@@ -90,6 +91,10 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
     if (!limiter.take(`key:${principal.accessKeyId}`))
       return throttled(reply, `key:${principal.accessKeyId}`);
     if (!roleAllows(principal.role, request.method, request.routeOptions.url)) {
+      request.log.warn(
+        { accessKeyId: principal.accessKeyId, role: principal.role },
+        'operator request forbidden by role',
+      );
       return sendError(
         reply,
         'Forbidden',

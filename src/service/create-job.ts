@@ -253,5 +253,14 @@ export async function createJob(
     return row;
   });
   deps.outboxWritten();
+  deps.log.info(
+    {
+      jobId: job.jobId,
+      status: job.status,
+      targetSelection: job.targetSelection,
+      targets: job.targets.length,
+    },
+    'job created',
+  );
   return job;
 }

@@ -74,6 +74,28 @@ function message(
   }
 }
 
+function isJobEvent(entry: OutboxEntry): boolean {
+  return entry.kind === 'event' && (entry.payload as { eventType?: unknown } | null)?.eventType === 'JOB';
+}
+
+/**
+ * One line per job completed, canceled or deleted, whatever ended it (a device, a worker, an operator), once it is
+ * published: every instance's dispatcher shares the outbox, so the fleet logs each event once (twice only after a
+ * crash between publish and delete).
+ */
+function logJobEvents(log: Logger, entries: readonly OutboxEntry[]): void {
+  for (const entry of entries) {
+    const { operation, jobId, status, reasonCode, jobProcessDetails } = entry.payload as {
+      operation: string;
+      jobId: string;
+      status: string;
+      reasonCode?: string;
+      jobProcessDetails?: Record<string, number>;
+    };
+    log.info({ jobId, status, reasonCode, jobProcessDetails }, `job ${operation}`);
+  }
+}
+
 export function createOutboxDispatcher(
   deps: OutboxDispatcherDeps,
   options: { pollMs?: number; fanoutChunk?: number } = {},
@@ -86,8 +108,8 @@ export function createOutboxDispatcher(
   let kicked = false;
   let closed = false;
 
-  const batch = (now: Date) =>
-    deps.db.transaction(async (tx) => {
+  const batch = async (now: Date) => {
+    const { n, jobEvents } = await deps.db.transaction(async (tx) => {
       const entries = await lockOutboxBatch(tx, BATCH);
       const sends: Promise<void>[] = [];
       for (const entry of entries) {
@@ -99,8 +121,11 @@ export function createOutboxDispatcher(
         tx,
         entries.map((e) => e.id),
       );
-      return entries.length;
+      return { n: entries.length, jobEvents: entries.filter(isJobEvent) };
     });
+    logJobEvents(deps.log, jobEvents);
+    return n;
+  };
 
   /** Expands fanout rows chunk by chunk until none is left, calling chunkDone after each commit. */
   const expand = async (now: Date | undefined, chunkDone: () => void): Promise<void> => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createFleetJobs, type FleetJobs } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Db } from '../../src/store/db.js';
@@ -17,6 +17,8 @@ export interface TestServerOptions {
   auth?: SecurityOptions;
   /** Worker options; `{ autoStart: false }` leaves time to the test (workers.runOnce(now)). */
   workers?: WorkersOptions;
+  /** A logger to capture the server's log lines (default: silent unless TEST_LOG_LEVEL is set). */
+  logger?: Logger;
 }
 
 /** A whole fleetjobs in-process on free ports, with auth off and logs silent unless TEST_LOG_LEVEL is set. */
@@ -29,7 +31,7 @@ export async function startTestServer(options: TestServerOptions): Promise<Fleet
   const app = await createFleetJobs({
     config,
     db: options.db,
-    logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
+    logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.workers ? { workers: options.workers } : {}),
     ...(options.auth

@@ -178,6 +178,10 @@ export async function buildDevicePlaneApp(
     if (deps.authOff && (identity === 'throttled' || (identity !== undefined && 'refused' in identity))) {
       identity = undefined;
     }
+    if (identity === 'throttled' || (identity !== undefined && 'refused' in identity)) {
+      const reason = identity === 'throttled' ? 'throttled' : identity.refused;
+      request.log.warn({ ip: request.ip, reason }, 'device HTTPS login refused');
+    }
     if (identity === 'throttled') return send(reply, 'Throttled', 'too many failed logins; retry later');
     if (identity !== undefined && 'refused' in identity) {
       return send(reply, 'Unauthorized', identity.refused).header(

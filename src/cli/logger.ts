@@ -1,0 +1,18 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { prettyFactory } from 'pino-pretty';
+import type { Config } from '../config.js';
+
+/**
+ * The logger of `fleetjobs serve`, writing to `out` (stdout): with LOG_FORMAT=auto, pretty on a terminal and JSON
+ * lines anywhere else (a file, a pipe, a log shipper).
+ */
+export function createCliLogger(
+  config: Pick<Config, 'logLevel' | 'logFormat'>,
+  out: DestinationStream & { isTTY?: boolean },
+): Logger {
+  const format = config.logFormat === 'auto' ? (out.isTTY === true ? 'pretty' : 'json') : config.logFormat;
+  if (format === 'json') return pino({ level: config.logLevel }, out);
+  // Formatted in the writing thread, line by line: no worker thread to start or to flush at exit.
+  const prettify = prettyFactory({ colorize: out.isTTY === true, translateTime: 'SYS:HH:MM:ss.l' });
+  return pino({ level: config.logLevel }, { write: (line: string) => out.write(prettify(line)) });
+}
