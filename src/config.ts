@@ -42,7 +42,7 @@ export class ConfigError extends Error {
 
 type Source = Record<string, string | undefined>;
 
-const VARS = [
+export const CONFIG_VARS = [
   'DATABASE_URL',
   'FLEETJOBS_DATA_DIR',
   'FLEETJOBS_MASTER_KEY',
@@ -67,7 +67,9 @@ const VARS = [
   'AWS_REGION',
   'AWS_ACCOUNT_ID',
 ] as const;
-type Var = (typeof VARS)[number];
+export type ConfigVar = (typeof CONFIG_VARS)[number];
+type Var = ConfigVar;
+const VARS = CONFIG_VARS;
 
 /** DATABASE_URL <-> --database-url */
 export function flagName(v: Var): string {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createFleetJobs } from '../app.js';
 import { createPgliteDb, createPostgresDb } from '../store/db.js';
@@ -6,6 +7,7 @@ import { runOperatorCli } from './commands/index.js';
 import { runKeysCli } from './keys.js';
 import { databaseReachable, preflight } from '../preflight.js';
 import { createCliLogger } from './logger.js';
+import { serveUsage } from './serve-help.js';
 
 const USAGE = `usage: fleetjobs <command> [options]
 
@@ -13,17 +15,41 @@ commands:
   serve     run migrations, the MQTT broker, the jobs service, the workers and the operator API
   migrate   apply database migrations and exit
   jobs      create, cancel, describe, list, watch, delete jobs (over the REST API; fleetjobs jobs help)
-  things    create, describe, list, delete things
+  things    create, describe, list, delete things; credentials create, rotate, list, revoke
   groups    create, add, remove, list, members of thing groups
   keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
-  executions dead-letters, retry: executions that failed after their last retry
+  executions list, describe (for a job or a thing: which device failed?); dead-letters, retry
   templates  list, versions, create-version, export, import job templates
   schedules  put, describe, list, pause, resume, delete, runs of recurring jobs
   agent     run the device agent for one thing (fleetjobs agent --help)
 
-Every option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
+options:
+  --version   print the version
+  --help      this text; fleetjobs serve --help lists every serve flag
+
+Every serve option is also an environment variable: --http-port 8080 is HTTP_PORT=8080 (see README).`;
+
+/** The version in the package.json next to the sources (src/cli) or the build (dist/src/cli). */
+async function version(): Promise<string> {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(await readFile(new URL(up, import.meta.url), 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (pkg.name === 'fleetjobs' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not there: try the next level up
+    }
+  }
+  return 'unknown';
+}
 
 async function serve(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    console.log(serveUsage());
+    return 0;
+  }
   const config = loadConfig(process.env, parseFlags(argv));
   const log = createCliLogger(config, process.stdout);
   const app = await createFleetJobs({
@@ -94,6 +120,11 @@ export async function main(argv: string[]): Promise<number> {
         return await runKeysCli(rest, { env: process.env, out: process.stdout, err: process.stderr });
       case 'agent':
         return await (await import('../../agent/cli.js')).runAgentCli(rest, process.env);
+      case '--version':
+      case '-v':
+      case 'version':
+        console.log(`fleetjobs ${await version()}`);
+        return 0;
       case undefined:
       case '-h':
       case '--help':

@@ -54,7 +54,7 @@ export function defaultCliIo(): CliIo {
 /**
  * `fleetjobs jobs|things|groups|executions|templates|schedules <command> ...`: the operator CLI over the REST API. Exit codes: 0 success,
  * 1 the API refused or could not be reached (the server's message is printed), 2 a usage mistake, 3 a watched
- * job ended CANCELED.
+ * job ended CANCELED, 4 a watched job completed with failed, timed-out or rejected executions.
  */
 export async function runOperatorCli(argv: string[], io: CliIo = defaultCliIo()): Promise<number> {
   const [group, name, ...rest] = argv;

@@ -19,6 +19,15 @@ interface Job {
   jobProcessDetails?: ProcessDetails;
 }
 
+/** `2 failed, 1 timed out` for the executions that did not succeed; empty when none. */
+function unsuccessfulThings(d: ProcessDetails | undefined): string {
+  const parts: string[] = [];
+  if ((d?.numberOfFailedThings ?? 0) > 0) parts.push(`${d?.numberOfFailedThings} failed`);
+  if ((d?.numberOfTimedOutThings ?? 0) > 0) parts.push(`${d?.numberOfTimedOutThings} timed out`);
+  if ((d?.numberOfRejectedThings ?? 0) > 0) parts.push(`${d?.numberOfRejectedThings} rejected`);
+  return parts.join(', ');
+}
+
 /** Jobs that no longer change: watch stops there. */
 const FINAL = new Set(['COMPLETED', 'CANCELED']);
 
@@ -128,9 +137,17 @@ async function watch(ctx: Context, jobId: string, intervalSeconds: number): Prom
       }
       if (FINAL.has(job.status) || job.status === 'DELETION_IN_PROGRESS') {
         if (tty) ctx.io.out.write('\n');
-        if (job.status === 'COMPLETED') return 0;
-        ctx.io.err.write(`job ${jobId} is ${job.status}\n`);
-        return 3;
+        if (job.status !== 'COMPLETED') {
+          ctx.io.err.write(`job ${jobId} is ${job.status}\n`);
+          return 3;
+        }
+        const unsuccessful = unsuccessfulThings(job.jobProcessDetails);
+        if (unsuccessful === '') return 0;
+        ctx.io.err.write(
+          `job ${jobId} completed with ${unsuccessful}; fleetjobs executions list --job ${jobId} --details ` +
+            'shows which devices and why\n',
+        );
+        return 4;
       }
       if (stop.signal.aborted) {
         if (tty) ctx.io.out.write('\n');
@@ -304,7 +321,8 @@ export const jobsCommands: Record<string, CommandSpec> = {
   watch: {
     usage: '<jobId> [--interval SECONDS]',
     summary:
-      'show a live progress bar until the job is COMPLETED (exit 0) or CANCELED (exit 3); follows GET /events ' +
+      'show a live progress bar until the job ends: COMPLETED with every execution SUCCEEDED (exit 0), ' +
+      'CANCELED (exit 3), COMPLETED with failed, timed-out or rejected executions (exit 4); follows GET /events ' +
       'and polls DescribeJob every --interval seconds (default 2)',
     positionals: { min: 1, max: 1 },
     options: { interval: { type: 'string' } },

@@ -1,5 +1,5 @@
 import { path } from './api-client.js';
-import { table } from './format.js';
+import { table, time } from './format.js';
 import { UsageError, type CommandSpec } from './types.js';
 
 interface Thing {
@@ -8,6 +8,16 @@ interface Thing {
   thingId?: string;
   attributes?: Record<string, string>;
   version?: number;
+}
+
+interface Credential {
+  thingName?: string;
+  credentialId: string;
+  secret?: string;
+  status?: string;
+  createdAt?: number;
+  revokedAt?: number;
+  revokedCredentialIds?: string[];
 }
 
 /** `k=v` pairs (repeatable flag) into a map; a pair without `=` is a usage error. */
@@ -86,6 +96,67 @@ export const thingsCommands: Record<string, CommandSpec> = {
           ),
         );
       return 0;
+    },
+  },
+  credentials: {
+    usage: '(create | rotate | list) <thingName> | revoke <thingName> [credentialId]',
+    summary:
+      'device secrets (MQTT/HTTPS password of a thing): create one, rotate (create one and revoke the others), ' +
+      'list them, revoke one or all; a new secret is printed once',
+    positionals: { min: 2, max: 3 },
+    async run(ctx, [action, name, credentialId]) {
+      const thing = name as string;
+      if (action === 'create' || action === 'rotate') {
+        if (credentialId !== undefined)
+          throw new UsageError(`things credentials ${action} takes only a thing name`);
+        const res = await ctx.client.request<Credential>(
+          'POST',
+          action === 'create'
+            ? path`/things/${thing}/credentials`
+            : path`/things/${thing}/credentials/rotate`,
+        );
+        if (ctx.json) ctx.printJson(res);
+        else {
+          ctx.print(`secret ${res.credentialId} for ${res.thingName} (shown only now):\n${res.secret}`);
+          if ((res.revokedCredentialIds ?? []).length > 0)
+            ctx.print(`revoked ${(res.revokedCredentialIds ?? []).join(', ')}`);
+        }
+        return 0;
+      }
+      if (action === 'list') {
+        if (credentialId !== undefined)
+          throw new UsageError('things credentials list takes only a thing name');
+        const res = await ctx.client.request<{ credentials: Credential[] }>(
+          'GET',
+          path`/things/${thing}/credentials`,
+        );
+        if (ctx.json) ctx.printJson(res);
+        else
+          ctx.print(
+            table(
+              ['CREDENTIAL', 'STATUS', 'CREATED', 'REVOKED'],
+              res.credentials.map((c) => [c.credentialId, c.status, time(c.createdAt), time(c.revokedAt)]),
+            ),
+          );
+        return 0;
+      }
+      if (action === 'revoke') {
+        const res = await ctx.client.request<{ revokedCredentialIds: string[] }>(
+          'DELETE',
+          credentialId === undefined
+            ? path`/things/${thing}/credentials`
+            : path`/things/${thing}/credentials/${credentialId}`,
+        );
+        if (ctx.json) ctx.printJson(res);
+        else
+          ctx.print(
+            res.revokedCredentialIds.length === 0
+              ? `no active secret of ${thing} to revoke`
+              : `revoked ${res.revokedCredentialIds.join(', ')}; sessions they opened are closed`,
+          );
+        return 0;
+      }
+      throw new UsageError(`things credentials takes create, rotate, list or revoke, not ${action}`);
     },
   },
   delete: {
