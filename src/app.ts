@@ -24,7 +24,7 @@ import {
 import { createExternalBroker } from '../broker/external.js';
 import { connectCluster, RedisUnreachableError, type ClusterBackend } from '../broker/cluster.js';
 import { createCatchUp } from './device/catch-up.js';
-import { logDeviceSessions, loggingRefusals } from '../broker/session-log.js';
+import { createSessionLog } from '../broker/session-log.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
 import { createOutboxDispatcher, type OutboxDispatcher } from './workers/outbox-dispatcher.js';
 import { createWorkers, type Workers, type WorkersOptions } from './workers/index.js';
@@ -168,9 +168,12 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
   const catchUp = createCatchUp(deps);
   // Device identity (mTLS CN or thing name + secret) and the topic ACL; hooks given by a caller take precedence.
   const identityHooks = { ...security.brokerHooks(), ...options.brokerHooks };
+  const sessionLog = createSessionLog(log);
   const hooks: BrokerHooks = {
     ...identityHooks,
-    ...(identityHooks.authenticate ? { authenticate: loggingRefusals(identityHooks.authenticate, log) } : {}),
+    ...(identityHooks.authenticate
+      ? { authenticate: sessionLog.authenticate(identityHooks.authenticate) }
+      : {}),
     inspectPublish: (client, topic) =>
       security.canPublish(client.identity, topic) ? router.inspect(topic).action : 'refuse',
     answer: (_client, topic, payload) => router.handle(topic, payload),
@@ -204,7 +207,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         log,
         cluster,
       });
-  if ('aedes' in broker) logDeviceSessions((broker as EmbeddedBroker).aedes, log);
+  if ('aedes' in broker) sessionLog.attach((broker as EmbeddedBroker).aedes);
   const dispatcher = createOutboxDispatcher({
     db,
     clock: deps.clock,

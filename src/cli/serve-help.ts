@@ -17,6 +17,7 @@ const HELP: Record<ConfigVar, string> = {
   MQTT_WS_PORT: 'MQTT over WebSocket port (path /mqtt)',
   DEVICE_HTTP_PORT: 'device HTTPS data plane port (AWS iot-jobs-data shapes)',
   MQTT_URL: 'use this external broker instead of the embedded one',
+  REDIS_URL: 'Redis for a cluster of embedded brokers sharing devices and subscriptions',
   JOBS_TOPIC_ROOT: 'root of the device topics (default $aws/things/{thingName}/jobs)',
   AUTH_MODE: 'required (default) or off (loopback-only development)',
   LOG_LEVEL: 'fatal, error, warn, info (default), debug, trace or silent',

@@ -130,7 +130,9 @@ describe.each(BACKENDS)('server log lines on %s', (backend) => {
       username: 'log-dev',
       password: secret,
     });
-    await log.waitFor('connect', (l) => l.msg === 'device connected' && l.clientId === 'log-dev');
+    expect(
+      await log.waitFor('connect', (l) => l.msg === 'device connected' && l.clientId === 'log-dev'),
+    ).toMatchObject({ level: 30, thingName: 'log-dev' });
     const root = '$aws/things/log-dev/jobs';
     expect((await deviceRequest(device, `${root}/log-done/update`, { status: 'SUCCEEDED' })).outcome).toBe(
       'accepted',
@@ -145,7 +147,9 @@ describe.each(BACKENDS)('server log lines on %s', (backend) => {
       jobProcessDetails: expect.objectContaining({ numberOfSucceededThings: 1 }),
     });
     await device.endAsync();
-    await log.waitFor('disconnect', (l) => l.msg === 'device disconnected' && l.clientId === 'log-dev');
+    expect(
+      await log.waitFor('disconnect', (l) => l.msg === 'device disconnected' && l.clientId === 'log-dev'),
+    ).toMatchObject({ thingName: 'log-dev' });
 
     expect((await api('PUT', '/jobs/log-cancel/cancel', { reasonCode: 'OPS' })).status).toBe(200);
     expect(
