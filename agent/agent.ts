@@ -30,7 +30,7 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
 }
 
 /**
- * The device agent (SPEC 7): one persistent MQTT session per thing (session.ts), one job at a time (job.ts).
+ * The device agent ([protocol §7]): one persistent MQTT session per thing (session.ts), one job at a time (job.ts).
  * It asks start-next at connect and after each job, runs what it gets, reports progress and the outcome through
  * update with expectedVersion, notices cancellation through notify / notify-next, and never leaves an execution
  * IN_PROGRESS behind on purpose.

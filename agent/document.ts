@@ -1,5 +1,5 @@
 /**
- * Job documents the agent runs (SPEC 7):
+ * Job documents the agent runs ([protocol §7]):
  * - AWS IoT Device Client documents, `version` "1.0": `steps` (and an optional `finalStep`) of `runHandler`
  *   (a handler file from the handler directory, called with runAsUser then args, as the Device Client does)
  *   and `runCommand` (`input.command` split at commas, `\,` for a literal comma, no shell); the old schema

@@ -5,7 +5,7 @@ const CONTROL = /\p{C}+/gu;
 const SPACES = /\s+/g;
 
 /**
- * [SPEC 7] A statusDetails value from free text: control characters (newlines included) become one space,
+ * [protocol §7] A statusDetails value from free text: control characters (newlines included) become one space,
  * and only the last 1024 characters are kept, so a chatty step can never make the server reject the report.
  * Characters are counted as code points, as the server's `^[^\p{C}]{1,1024}$` does. Undefined when nothing
  * printable is left, because an empty value is invalid.

@@ -1,6 +1,6 @@
 /**
  * S2: claim + complete through the service and store functions (startNext, then updateExecution to SUCCEEDED
- * with expectedVersion, with the thing lock, outbox rows and job rollup), against what PERFORMANCE.md's
+ * with expectedVersion, with the thing lock, outbox rows and job rollup), against what the S2 target (docs/performance.md)
  * target means by "the same SQL in a raw postgres.js loop" (fact 5): a naive implementation's plain claim
  * (`UPDATE … WHERE pk = (SELECT … FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING`) and guarded complete, one
  * transaction each per device request. Both sides run 32 workers over an identical seed until every execution

@@ -1,6 +1,6 @@
 /**
  * S6: overdue executions (QUEUED past their queued deadline; 100,000 by default, BENCH_S6_OVERDUE=1000000 for
- * PERFORMANCE.md's size) timed out while 100 devices run S3's
+ * the size issue 16 names) timed out while 100 devices run S3's
  * start-next -> update loop. fleetjobs: its own running timeout worker (bounded batches: things locked, guarded
  * UPDATE, notifications, events), from the moment the executions fall due until none is left. Baseline: batched raw SQL (10,000-row UPDATEs, each committed) with the same
  * devices running. Reported: sweep time (ratio raw ÷ fleetjobs) and the devices' p99 during the sweep against
@@ -107,7 +107,7 @@ async function releaseSweep(server: HostedServer, s: BenchSchema): Promise<Recor
 }
 
 export async function runS6(ctx: RunContext, earlier: readonly ResultRow[]): Promise<ResultRow[]> {
-  // PERFORMANCE.md names 1,000,000; 100,000 keeps a full run within the hour on this machine (see README).
+  // Issue 16 names 1,000,000; 100,000 keeps a full run within the hour on this machine (see README).
   const overdue = ctx.smoke ? 20_000 : Number(process.env.BENCH_S6_OVERDUE ?? 100_000);
   const durationMs = ctx.smoke ? 3_000 : 15_000;
   const jobs = Math.min(200, Math.ceil((5_000 * durationMs) / 1000 / DEVICES) + 1);

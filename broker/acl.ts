@@ -1,5 +1,5 @@
 /**
- * [SPEC 3] Topic ACL for the embedded broker. A device (a client whose identity is a thing name) may subscribe
+ * [protocol §3] Topic ACL for the embedded broker. A device (a client whose identity is a thing name) may subscribe
  * only to filters inside its own `{root}` and publish only its own request topics; an operator client (identity
  * OPERATOR_PREFIX + access key id) may also read fleet events and notifications, but publishes no requests.
  * `$SYS` and `$aws/events` are closed to devices. The thing name always comes from the identity, never from the

@@ -1,5 +1,5 @@
 /**
- * [SPEC 5] Who a connecting client is. In order:
+ * [protocol §5] Who a connecting client is. In order:
  * 1. a verified client certificate (mTLS listener with TLS_CA): its CN is the thing name, and the MQTT username
  *    is ignored because AWS device SDKs put a metrics string there;
  * 2. username = operator access key id, password = its secret: an operator client (fleet events);

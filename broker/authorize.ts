@@ -5,7 +5,7 @@
  *
  * Requests are taken in `authorizePublish`, not through `broker.subscribe`: a reply published from a
  * subscription handler before its delivery is acknowledged wedges Aedes beyond `concurrency` in-flight
- * requests (PERFORMANCE fact 2).
+ * requests (protocol fact 2).
  */
 import type { AedesOptions } from 'aedes';
 import type { Logger } from 'pino';

@@ -90,7 +90,7 @@ export function shapeQos0Deliveries(client: Client, maxBytes: number): void {
         setImmediate(flush);
       }
     }
-    // Never synchronously: a done() within the emit recurses through every queued message (PERFORMANCE fact 3).
+    // Never synchronously: a done() within the emit recurses through every queued message (protocol fact 3).
     setImmediate(done);
   };
 }

@@ -70,7 +70,7 @@ export interface BrokerOptions {
   log: Logger;
   /** ms a client may leave writes unflushed before it is disconnected. */
   drainTimeoutMs?: number;
-  /** [SPEC 8] Largest MQTT packet a client may send; a larger one closes its connection. */
+  /** [protocol §8] Largest MQTT packet a client may send; a larger one closes its connection. */
   maxPacketBytes?: number;
   /** Unflushed bytes beyond which QoS 0 messages for a client are dropped (default 1 MiB). */
   maxQos0BacklogBytes?: number;

@@ -1,6 +1,6 @@
 /**
  * The embedded broker's listeners: plain TCP, TLS (optionally mTLS) and MQTT over WebSocket, each handing its
- * connections to one `handle` function. Server sockets set `noDelay` (PERFORMANCE fact 1).
+ * connections to one `handle` function. Server sockets set `noDelay` (protocol fact 1).
  */
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';

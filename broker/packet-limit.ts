@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 
 /**
- * [SPEC 8] Caps the size of one MQTT packet. The packet parser buffers a whole packet before it looks at it (up to
+ * [protocol §8] Caps the size of one MQTT packet. The packet parser buffers a whole packet before it looks at it (up to
  * 256 MB as the protocol allows), so the limit is enforced on the bytes as the broker reads them: a fixed
  * header announcing more than `maxBytes` closes the connection before the body arrives. MQTT 3.1.1 has no way
  * to tell the client why; the connection ends, as AWS IoT ends it for an oversized message.

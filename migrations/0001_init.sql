@@ -7,7 +7,7 @@ CREATE TABLE things (
   attributes        jsonb NOT NULL DEFAULT '{}',
   version           bigint NOT NULL DEFAULT 1,
   created_at        timestamptz NOT NULL,
-  -- The head last announced on notify-next ([SPEC 3]): a change of head is detected by comparing with it.
+  -- The head last announced on notify-next ([protocol §3]): a change of head is detected by comparing with it.
   notified_next_job_id           text,
   notified_next_execution_number bigint
 );
@@ -83,9 +83,9 @@ CREATE TABLE job_executions (
   queued_at          timestamptz NOT NULL,
   started_at         timestamptz,
   last_updated_at    timestamptz NOT NULL,
-  -- Monotonic tie-break for executions queued in the same instant ([SPEC 3] head ordering).
+  -- Monotonic tie-break for executions queued in the same instant ([protocol §3] head ordering).
   seq                bigint NOT NULL DEFAULT nextval('job_executions_seq'),
-  -- Timer deadlines ([SPEC 4]); timeout_at is the earliest of those that apply to the current status, so one
+  -- Timer deadlines ([protocol §4]); timeout_at is the earliest of those that apply to the current status, so one
   -- index finds every overdue execution.
   queued_deadline       timestamptz,
   in_progress_deadline  timestamptz,
@@ -108,7 +108,7 @@ CREATE INDEX job_executions_thing ON job_executions (thing_name, queued_at DESC)
 CREATE INDEX job_executions_timeout ON job_executions (timeout_at)
   WHERE timeout_at IS NOT NULL AND status IN ('QUEUED', 'IN_PROGRESS');
 
--- Notifications written in the same transaction as the change and published after commit ([SPEC 3]).
+-- Notifications written in the same transaction as the change and published after commit ([protocol §3]).
 -- kind: 'notify' | 'notify-next' | 'event'. notify-next rows name the head (job_id, execution_number) or none;
 -- the dispatcher builds their payload (with the job document) when it publishes.
 CREATE TABLE outbox (

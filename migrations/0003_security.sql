@@ -1,4 +1,4 @@
--- Device and operator credentials ([SPEC 5], issue 6).
+-- Device and operator credentials ([protocol §5], issue 6).
 
 -- Per-thing MQTT passwords. Only a scrypt hash is kept: "scrypt$N$r$p$salt$hash" (base64url salt and hash), so
 -- the parameters can be raised later without invalidating old rows. A thing holds at most two ACTIVE secrets

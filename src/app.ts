@@ -239,7 +239,7 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     },
     { logger: log },
   );
-  // [SPEC 5] Device listeners bind to MQTT_HOST; with TLS_CERT and TLS_KEY the data plane speaks HTTPS.
+  // [protocol §5] Device listeners bind to MQTT_HOST; with TLS_CERT and TLS_KEY the data plane speaks HTTPS.
   const deviceTls =
     config.tlsCert === undefined || config.tlsKey === undefined
       ? undefined

@@ -1,7 +1,7 @@
 import { validateTopicRoot, DEFAULT_TOPIC_ROOT } from './protocol/topics.js';
 
 /**
- * [SPEC 2] Configuration: every setting has an env var and the same `serve` flag (--http-port for HTTP_PORT).
+ * [protocol §2] Configuration: every setting has an env var and the same `serve` flag (--http-port for HTTP_PORT).
  * Precedence: flag, then env, then default. Validated once at start; a bad value is a ConfigError whose one-line
  * message names the variable and the fix.
  */

@@ -18,7 +18,7 @@ import {
 } from './service/operator-keys.js';
 
 /**
- * [SPEC 5] Security wiring for createFleetJobs: the master key, device and operator authentication, the topic ACL
+ * [protocol §5] Security wiring for createFleetJobs: the master key, device and operator authentication, the topic ACL
  * and the first admin key. AUTH_MODE=off (loopback only, checked by loadConfig) skips authentication; the ACL
  * still confines clients that have an identity (an mTLS certificate).
  */

@@ -3,7 +3,7 @@
  * of the things and claiming until a thing has nothing QUEUED left:
  * - store: the service as devices reach it (startNext, then updateExecution to SUCCEEDED with
  *   expectedVersion), with the thing lock, outbox rows and job rollup;
- * - raw: what a naive implementation does per device request (PERFORMANCE fact 5): one claim statement
+ * - raw: what a naive implementation does per device request (protocol fact 5): one claim statement
  *   (`FOR UPDATE SKIP LOCKED` on the thing's queue head), then one guarded complete, each its own
  *   transaction, on raw postgres.js.
  */

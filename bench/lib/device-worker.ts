@@ -145,7 +145,7 @@ function connectOne(args: ConnectArgs, thing: string): Promise<Device> {
         port: args.port,
         localAddress: args.localAddress,
       });
-      // Nagle + delayed ACK stall a PUBACK followed by the next request for ~40 ms (PERFORMANCE fact 1).
+      // Nagle + delayed ACK stall a PUBACK followed by the next request for ~40 ms (protocol fact 1).
       socket.setNoDelay(true);
       return socket;
     },

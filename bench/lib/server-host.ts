@@ -19,7 +19,7 @@ import { loadConfig } from '../../src/config.js';
 import { createPostgresDb } from '../../src/store/db.js';
 
 export type ServerKind =
-  /** Plain Aedes with an ack-first in-process echo on `{root}/get` (PERFORMANCE fact 2). */
+  /** Plain Aedes with an ack-first in-process echo on `{root}/get` (protocol fact 2). */
   | 'aedes-echo'
   /** fleetjobs' broker and device router, over a store that answers every query at once with no rows. */
   | 'fleetjobs-router'

@@ -56,7 +56,7 @@ async function serve(argv: string[]): Promise<number> {
     config,
     logger: log,
     security: {
-      // [SPEC 5] Printed once, on stdout rather than in the log, which may be shipped elsewhere.
+      // [protocol §5] Printed once, on stdout rather than in the log, which may be shipped elsewhere.
       onAdminKeyCreated: (key, file) =>
         console.log(
           [

@@ -43,7 +43,7 @@ function hasDetails(details: Record<string, string>): boolean {
 }
 
 /**
- * [SPEC 3] The JobExecution of the device plane, in AWS's field order: integer epoch seconds, statusDetails and
+ * [protocol §3] The JobExecution of the device plane, in AWS's field order: integer epoch seconds, statusDetails and
  * startedAt only when present, the remaining time while a timer runs, jobDocument as a JSON object.
  */
 export function toJobExecution(row: ExecutionFacts, now: Date, includeJobDocument: boolean): JobExecution {
@@ -77,7 +77,7 @@ export function toExecutionState(row: {
   return s;
 }
 
-/** notify-next: the head with its document, or `{timestamp}` alone when nothing is pending ([SPEC 3]). */
+/** notify-next: the head with its document, or `{timestamp}` alone when nothing is pending ([protocol §3]). */
 export function notifyNextPayload(head: ExecutionFacts | null, at: Date, now: Date): NotifyNextEvent {
   const payload: NotifyNextEvent = { timestamp: epochSeconds(at) };
   if (head !== null) payload.execution = toJobExecution(head, now, true);

@@ -35,7 +35,7 @@ export interface DeviceRouter {
 
 export type { RateLimit } from '../service/token-bucket.js';
 
-/** [SPEC 8] Generous enough for a device that pipelines requests; abuse gets RequestThrottled. */
+/** [protocol §8] Generous enough for a device that pipelines requests; abuse gets RequestThrottled. */
 export const DEFAULT_DEVICE_RATE_LIMIT: RateLimit = {
   perSecond: LIMITS.DEVICE_REQUESTS_PER_SECOND,
   burst: LIMITS.DEVICE_REQUEST_BURST,
@@ -92,7 +92,7 @@ function parsePayload(payload: Buffer): Record<string, unknown> {
 }
 
 /**
- * [SPEC 3] The device request router: maps a request topic to its handler, validates the payload, and turns
+ * [protocol §3] The device request router: maps a request topic to its handler, validates the payload, and turns
  * every outcome (including bad input and store failures) into an accepted or rejected reply for the requester.
  */
 export function createDeviceRouter(deps: ServiceDeps, options: { rateLimit?: RateLimit } = {}): DeviceRouter {

@@ -31,7 +31,7 @@ const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/', '/assets/:file']);
 const LOCAL_ADMIN: OperatorPrincipal = { accessKeyId: 'local', role: 'admin' };
 
 /**
- * [SPEC 5] viewer: read-only; operator: jobs, templates, things, groups and device credentials; admin: all,
+ * [protocol §5] viewer: read-only; operator: jobs, templates, things, groups and device credentials; admin: all,
  * including operator keys. Decided on the matched route pattern, never on the raw URL, so an encoded path
  * cannot route to one resource while the check sees another.
  */

@@ -27,7 +27,7 @@ export interface ErrorHandlerOptions {
 }
 
 /**
- * [SPEC 5] The error handler of both HTTP apps: every failure is a JSON `{ message, requestId }` with the AWS
+ * [protocol §5] The error handler of both HTTP apps: every failure is a JSON `{ message, requestId }` with the AWS
  * error name in x-amzn-ErrorType. 5xx bodies never carry a driver's message; the log has the whole error.
  */
 export function installErrorHandler(app: FastifyInstance, options: ErrorHandlerOptions): void {

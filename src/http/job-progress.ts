@@ -9,7 +9,7 @@ export interface JobProgressWatcher {
 }
 
 /**
- * [SPEC 5] What GET /events?progress=true adds for the dashboard: new jobs and moving counters (queued -> in
+ * [protocol §5] What GET /events?progress=true adds for the dashboard: new jobs and moving counters (queued -> in
  * progress) are not events of their own, so one poll per process, shared by every subscribed stream and running
  * only while one is open, reads the newest jobs and hands each stream the ones that changed. A slow read
  * (a large unfinished job) stretches the interval, so the poll never takes more than a fifth of the time.

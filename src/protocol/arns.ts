@@ -17,7 +17,7 @@ const ARN_RE = /^arn:aws:iot:([a-z0-9-]*):(\d*):(thing|thinggroup)\/(.+)$/;
 const SHORT_RE = /^(thing|thinggroup)\/(.+)$/;
 
 /**
- * [SPEC 5] Targets are thing or thing-group ARNs; the short forms `thing/{name}` and `thinggroup/{name}` are
+ * [protocol §5] Targets are thing or thing-group ARNs; the short forms `thing/{name}` and `thinggroup/{name}` are
  * accepted too. The region and account of an ARN must be ours, so a target copied from another deployment is
  * caught instead of silently matching a local name.
  */

@@ -1,5 +1,5 @@
 /**
- * [SPEC 8] Every limit fleetjobs enforces, named once. docs/limits.md lists them; a unit test keeps the two in
+ * [protocol §8] Every limit fleetjobs enforces, named once. docs/limits.md lists them; a unit test keeps the two in
  * sync.
  */
 export const LIMITS = {

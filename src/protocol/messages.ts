@@ -2,7 +2,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LIMITS, STATUS_DETAILS_KEY_PATTERN, STATUS_DETAILS_VALUE_PATTERN } from './limits.js';
 import type { ExecutionStatus } from './states.js';
 
-/** [SPEC 3] Wire shapes of the device MQTT API, exactly those of AWS IoT Jobs (timestamps in epoch seconds). */
+/** [protocol §3] Wire shapes of the device MQTT API, exactly those of AWS IoT Jobs (timestamps in epoch seconds). */
 export type StatusDetails = Record<string, string>;
 
 export interface JobExecution {

@@ -33,7 +33,7 @@ export const TERMINAL_STATUSES = [
   'CANCELED',
 ] as const satisfies readonly ExecutionStatus[];
 
-/** [SPEC 4] Statuses a device may request through UpdateJobExecution. */
+/** [protocol §4] Statuses a device may request through UpdateJobExecution. */
 export const DEVICE_SETTABLE_STATUSES = [
   'IN_PROGRESS',
   'SUCCEEDED',
@@ -71,7 +71,7 @@ export type TransitionVerdict =
   { ok: true } | { ok: false; code: 'InvalidRequest' | 'InvalidStateTransition'; message: string };
 
 /**
- * [SPEC 4] The device-side transition table: a device may move a pending execution to any device-settable
+ * [protocol §4] The device-side transition table: a device may move a pending execution to any device-settable
  * status (IN_PROGRESS -> IN_PROGRESS included, it reports progress and resets the step timer); nothing leaves
  * a terminal status; asking for a service-only status is a bad request, whatever the current status.
  */

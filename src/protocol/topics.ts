@@ -1,6 +1,6 @@
 import { isValidJobId, isValidThingName } from './limits.js';
 
-/** [SPEC 3] The default root mirrors AWS IoT so that AWS device SDKs work unmodified. */
+/** [protocol §3] The default root mirrors AWS IoT so that AWS device SDKs work unmodified. */
 export const DEFAULT_TOPIC_ROOT = '$aws/things/{thingName}/jobs';
 const PLACEHOLDER = '{thingName}';
 
@@ -132,7 +132,7 @@ export function createTopicScheme(template: string = DEFAULT_TOPIC_ROOT): TopicS
   };
 }
 
-/** [SPEC 6] Fleet event topics, open to operator clients only. */
+/** [protocol §6] Fleet event topics, open to operator clients only. */
 export const EVENTS_ROOT = '$aws/events';
 export function jobEventTopic(jobId: string, event: string): string {
   return `${EVENTS_ROOT}/job/${jobId}/${event}`;

@@ -37,7 +37,7 @@ export interface CancelJobInput {
 }
 
 /**
- * CancelJob ([SPEC 4], reference §3.3): the job becomes CANCELED and its QUEUED executions CANCELED; with force,
+ * CancelJob ([protocol §4], reference §3.3): the job becomes CANCELED and its QUEUED executions CANCELED; with force,
  * IN_PROGRESS ones too (forceCanceled). A CANCELED job may be canceled again with force only, to cancel the
  * executions a plain cancel left running; otherwise, and for COMPLETED or DELETION_IN_PROGRESS jobs, it is
  * InvalidStateTransition. One transaction: of two concurrent cancels, the second sees the first's result.
@@ -82,7 +82,7 @@ export async function cancelJob(deps: ServiceDeps, input: CancelJobInput): Promi
         return { changes, updated };
       },
     });
-    // [SPEC 6] $aws/events/job/{jobId}/canceled, after the executions' own canceled events.
+    // [protocol §6] $aws/events/job/{jobId}/canceled, after the executions' own canceled events.
     await insertJobEvents(tx, [input.jobId], 'canceled', now);
     return updated;
   });

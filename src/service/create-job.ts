@@ -50,7 +50,7 @@ export function minutesAfter(now: Date, minutes: number | undefined): Date | nul
   return minutes === undefined ? null : new Date(now.getTime() + minutes * 60_000);
 }
 
-/** The queued deadline of an execution created now for this job ([SPEC 4] queuedTimeoutInMinutes). */
+/** The queued deadline of an execution created now for this job ([protocol §4] queuedTimeoutInMinutes). */
 export function queuedDeadlineFor(job: Pick<JobRow, 'timeoutConfig'>, now: Date): Date | null {
   return minutesAfter(now, job.timeoutConfig?.queuedTimeoutInMinutes);
 }

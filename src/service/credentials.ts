@@ -23,7 +23,7 @@ export function deriveThingSecret(masterKey: Buffer, thingName: string, credenti
     .digest('base64url');
 }
 
-/** [SPEC 5] Per-thing MQTT secrets: created and returned once, rotated, revoked. */
+/** [protocol §5] Per-thing MQTT secrets: created and returned once, rotated, revoked. */
 export interface CreatedCredential {
   thingName: string;
   credentialId: string;

@@ -31,7 +31,7 @@ export async function deleteJob(
           );
         }
         const changes = await deleteExecutionsOfJob(tx, input.jobId);
-        // [SPEC 6] $aws/events/job/{jobId}/deleted, written while the job row still exists.
+        // [protocol §6] $aws/events/job/{jobId}/deleted, written while the job row still exists.
         await insertJobEvents(tx, [input.jobId], 'deleted', now);
         if (!(await deleteJobRow(tx, input.jobId, job.version))) {
           throw new FleetJobsError('Conflict', `job ${input.jobId} changed meanwhile; retry`);

@@ -5,7 +5,7 @@ import type { ServiceDeps } from './deps.js';
 
 /**
  * DescribeJobExecution: `$next` names the head without changing it (undefined when nothing is pending); an
- * explicit jobId names the given executionNumber or the latest execution. [SPEC 3] Describing a terminal
+ * explicit jobId names the given executionNumber or the latest execution. [protocol §3] Describing a terminal
  * execution by explicit jobId is TerminalStateReached.
  */
 export async function describeExecution(

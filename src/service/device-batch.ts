@@ -1,5 +1,5 @@
 /**
- * Micro-batching of device writes (StartNextPendingJobExecution and UpdateJobExecution), PERFORMANCE fact 5.
+ * Micro-batching of device writes (StartNextPendingJobExecution and UpdateJobExecution), protocol fact 5.
  * Requests that arrive while earlier ones are in the database are queued, and each transaction takes as many
  * as have gathered: one thing lock statement, one read, one guarded UPDATE and one notification funnel for the
  * whole batch, instead of the same statements and an fsync'd commit per request. A request arriving at an idle
@@ -139,7 +139,7 @@ function decideBatch(
       else change = checked;
     } else {
       const head = heads.get(w.thingName);
-      // [SPEC 3] Nothing pending, or an IN_PROGRESS head: answered as it is, unchanged.
+      // [protocol §3] Nothing pending, or an IN_PROGRESS head: answered as it is, unchanged.
       if (head === undefined || head.status !== 'QUEUED') out.push({ ok: true, row: head });
       else {
         change = {

@@ -15,7 +15,7 @@ import type { ServiceDeps } from './deps.js';
 import { generateSalt, hashSecret, safeEqual, verifySecret } from './secret-hash.js';
 
 /**
- * [SPEC 5] Operator API keys. A key is an access key id plus a secret; the secret is HMAC-SHA256(master key, id,
+ * [protocol §5] Operator API keys. A key is an access key id plus a secret; the secret is HMAC-SHA256(master key, id,
  * salt) and is never stored. SigV4 is a symmetric MAC, so the server must reproduce the secret to check a
  * signature; deriving it from a master key kept outside the database (FLEETJOBS_DATA_DIR/master.key or
  * FLEETJOBS_MASTER_KEY) means a copy of the database alone yields no usable key.

@@ -2,7 +2,7 @@ import { FleetJobsError } from '../protocol/errors.js';
 import { LIMITS } from '../protocol/limits.js';
 
 /**
- * [SPEC 5] Lists paginate with maxResults (1–250) and an opaque nextToken: the key of the last item of the page,
+ * [protocol §5] Lists paginate with maxResults (1–250) and an opaque nextToken: the key of the last item of the page,
  * base64url-encoded JSON, tagged with the list it belongs to so a token of one list is refused by another.
  */
 export function encodeToken(list: string, key: readonly (string | number)[]): string {

@@ -17,7 +17,7 @@ import { parseScheduleTime } from './job-validation.js';
 import { parseCron } from './cron.js';
 
 /**
- * Rollout ([SPEC 4], reference §5.1): when a job's executions are created. A job with a rollout rate, a start
+ * Rollout ([protocol §4], reference §5.1): when a job's executions are created. A job with a rollout rate, a start
  * time or maintenance windows is rollout-managed: CreateJob records its target things (rollout_targets) and
  * releases what the rate and schedule allow at once; the rollout worker releases the rest, tick by tick.
  */

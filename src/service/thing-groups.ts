@@ -24,7 +24,7 @@ import { decodeToken, page, pageLimit } from './pagination.js';
 import { thingGroupView } from './views.js';
 
 /**
- * Thing groups and membership. Membership drives CONTINUOUS jobs ([SPEC 4], reference §3.3): a thing that joins a
+ * Thing groups and membership. Membership drives CONTINUOUS jobs ([protocol §4], reference §3.3): a thing that joins a
  * group an IN_PROGRESS CONTINUOUS job targets gets a QUEUED execution at once (a re-join gets the next
  * executionNumber); a thing that leaves it, or a group that is deleted, has its pending executions of those jobs
  * set to REMOVED unless the job still targets the thing directly or through another group.

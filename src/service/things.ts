@@ -92,7 +92,7 @@ export async function listThings(
 }
 
 /**
- * DeleteThing: its pending executions become REMOVED ([SPEC 4]; notify / notify-next and job completion through
+ * DeleteThing: its pending executions become REMOVED ([protocol §4]; notify / notify-next and job completion through
  * the write funnel), then the thing and its memberships go, in one transaction. As AWS, deleting a thing
  * that does not exist succeeds; expectedVersion, when given, must match.
  */

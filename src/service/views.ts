@@ -4,7 +4,7 @@ import type { JobProcessDetails } from '../store/jobs.js';
 import type { JobTemplateRow } from '../store/templates.js';
 
 /**
- * [SPEC 5] AWS IoT control-plane shapes of our rows. Timestamps are epoch seconds with a fractional part, as AWS
+ * [protocol §5] AWS IoT control-plane shapes of our rows. Timestamps are epoch seconds with a fractional part, as AWS
  * returns them; absent values are omitted rather than null.
  */
 export function awsTime(date: Date): number;

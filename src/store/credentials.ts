@@ -1,6 +1,6 @@
 import type { Queryable } from './db.js';
 
-/** A per-thing MQTT secret, as stored: only its scrypt hash ([SPEC 5], migrations/0003_security.sql). */
+/** A per-thing MQTT secret, as stored: only its scrypt hash ([protocol §5], migrations/0003_security.sql). */
 export interface ThingCredentialRow {
   credentialId: string;
   thingName: string;

@@ -4,7 +4,7 @@ import type { ArnContext } from '../protocol/arns.js';
 import { EVENTS_ROOT } from '../protocol/topics.js';
 
 /**
- * [SPEC 6] Job and execution events. Each is written twice in the transaction of the change: to the events
+ * [protocol §6] Job and execution events. Each is written twice in the transaction of the change: to the events
  * table (GET /events, kept for the retention period) and to the outbox as an `event` row with its full topic
  * and payload, which the dispatcher publishes as it is. Payload keys follow AWS (reference §4.4); times are
  * integer epoch seconds like the rest of the device plane. The execution events of a change to more than

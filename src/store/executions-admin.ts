@@ -154,7 +154,7 @@ export async function cancelExecution(
 }
 
 /**
- * [SPEC 4] REMOVED: pending executions of the locked things whose thing is no longer a target. With jobIds, only
+ * [protocol §4] REMOVED: pending executions of the locked things whose thing is no longer a target. With jobIds, only
  * executions of those jobs on things the job no longer names, directly or through a group the thing is still in
  * (a thing that left a group of a CONTINUOUS job); without, every pending execution (a deleted thing).
  */

@@ -24,7 +24,7 @@ export async function selectPendingExecutions(db: Queryable, thingName: string):
   );
 }
 
-/** The head of a thing ([SPEC 3]: IN_PROGRESS first, then queue order) with its job document. */
+/** The head of a thing ([protocol §3]: IN_PROGRESS first, then queue order) with its job document. */
 export async function selectHeadExecution(
   db: Queryable,
   thingName: string,
@@ -55,7 +55,7 @@ export async function selectExecution(
 }
 
 /**
- * The head of each thing ([SPEC 3]) with its job document, for many things in one statement: one index probe
+ * The head of each thing ([protocol §3]) with its job document, for many things in one statement: one index probe
  * (LIMIT 1 on the head-order index) per thing, never a scan of every pending execution. Things with nothing
  * pending are absent from the result.
  */
@@ -123,7 +123,7 @@ export interface DeviceStatusChange {
  * executions in one statement: each applies only while its execution is still pending (QUEUED for a claim) at
  * `expectedVersion`; it bumps the version, sets startedAt and the in-progress deadline (from the job's
  * timeoutConfig) at the first IN_PROGRESS, and keeps the step deadline within the in-progress deadline
- * ([SPEC 4]). A change whose guard failed has no row in the result.
+ * ([protocol §4]). A change whose guard failed has no row in the result.
  */
 export async function updateExecutionsByDevice(
   tx: Queryable,

@@ -103,7 +103,7 @@ async function afterExecutionsChanged(
     const nowPending = !c.deleted && isPending(c.status);
     if (wasPending !== nowPending) membership.add(c.thingName);
     if (!nowPending) endedJobs.add(c.jobId);
-    // [SPEC 6] An execution event when an execution ends or is deleted.
+    // [protocol §6] An execution event when an execution ends or is deleted.
     if (c.deleted) events.push({ ...c, operation: 'deleted' });
     else if (wasPending && !nowPending) {
       events.push({ ...c, operation: c.status.toLowerCase() as ExecutionEventOperation });
@@ -116,7 +116,7 @@ async function afterExecutionsChanged(
     touched.size > FANOUT_THRESHOLD
       ? insertBareExecutionEvents(tx, events, now)
       : insertExecutionEvents(tx, events, now),
-    // [SPEC 4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
+    // [protocol §4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
     queueRetries(tx, ended, now),
   ]);
   for (const r of retries) {

@@ -16,7 +16,7 @@ export const SUMMARY_SQL = `jsonb_strip_nulls(jsonb_build_object(
   'executionNumber', e.execution_number))`;
 
 /**
- * [SPEC 3] The head ordering: IN_PROGRESS before QUEUED, then the job's priority (fleetjobs extension, higher
+ * [protocol §3] The head ordering: IN_PROGRESS before QUEUED, then the job's priority (fleetjobs extension, higher
  * first; 0 without one, so AWS order is kept), then queuedAt, then the monotonic sequence.
  */
 export const HEAD_ORDER_SQL = `(e.status <> 'IN_PROGRESS'), e.priority DESC, e.queued_at, e.seq`;

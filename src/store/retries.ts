@@ -54,7 +54,7 @@ async function selectRetryCandidates(
 }
 
 /**
- * [SPEC 4] Whether a failure is retried: every criterion that matches its type (the type itself or ALL) still
+ * [protocol §4] Whether a failure is retried: every criterion that matches its type (the type itself or ALL) still
  * has retries left (ALL counts every retry, a typed criterion the retries its type caused), and the chain
  * stays within LIMITS.MAX_RETRIES_TOTAL. REJECTED never reaches here.
  */

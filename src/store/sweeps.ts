@@ -52,7 +52,7 @@ export async function selectOverdueExecutions(
 }
 
 /**
- * [SPEC 4] QUEUED / IN_PROGRESS -> TIMED_OUT for the selected overdue executions, in one statement; version + 1.
+ * [protocol §4] QUEUED / IN_PROGRESS -> TIMED_OUT for the selected overdue executions, in one statement; version + 1.
  * Rows are addressed by the row version selected (a TID scan, whatever the batch size): a row that a device
  * changed since has a new version and is left alone, and so is one whose guard (status, deadline) no longer
  * holds. The things must be locked (lockThings) so that nothing changes a row between this and the

@@ -3,7 +3,7 @@ import { connectTestDevice, type TestDevice, type TestDeviceOptions } from './de
 import type { IotClientConfig } from './index.js';
 
 /**
- * [SPEC 5] fleetjobs in a container for test suites, shaped like the official @testcontainers/* modules:
+ * [protocol §5] fleetjobs in a container for test suites, shaped like the official @testcontainers/* modules:
  * `await new FleetJobsContainer('fleetjobs:latest').start()`. The image is the repository's Dockerfile: auth on,
  * every listener on 0.0.0.0, PGlite in /data unless a DATABASE_URL is given. Needs the optional peer dependency
  * `testcontainers` and a Docker-compatible engine; see docs/testing.md.

@@ -19,7 +19,7 @@ export interface WorkersOptions {
   autoStart?: boolean;
 }
 
-/** Default tick: a timer fires at most about a second after its deadline ([SPEC 4]: within 5 s). */
+/** Default tick: a timer fires at most about a second after its deadline ([protocol §4]: within 5 s). */
 export const DEFAULT_WORKER_TICK_MS = 1000;
 
 export interface Workers {

@@ -1,6 +1,6 @@
 /**
  * Outbox dispatcher: publishes the notification rows that execution changes wrote to `outbox` in their own
- * transaction ([SPEC 3]), in id order at QoS 1, and deletes each row once it is published. It runs when
+ * transaction ([protocol §3]), in id order at QoS 1, and deletes each row once it is published. It runs when
  * `kick()` says a transaction committed rows, and every `pollMs` so that rows left by a crash (or by another
  * instance that died) are published after restart. Rows are locked with SKIP LOCKED, so instances share the
  * outbox; a crash between publish and delete publishes a row again (at least once).

@@ -1,5 +1,5 @@
 /**
- * Timeout worker ([SPEC 4] timers): moves QUEUED executions past their queued deadline
+ * Timeout worker ([protocol §4] timers): moves QUEUED executions past their queued deadline
  * (timeoutConfig.queuedTimeoutInMinutes) and IN_PROGRESS executions past their in-progress or step deadline to
  * TIMED_OUT, version + 1, every tick. Each batch is one transaction: things locked in name order, one guarded
  * UPDATE, then the write funnel's after-change step (notify / notify-next, timed_out events, retries, job rollup). Batches are

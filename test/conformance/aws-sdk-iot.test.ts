@@ -37,7 +37,7 @@ import { BACKENDS } from '../helpers/db.js';
 import { createControlPlane, type ControlPlane } from '../helpers/control-plane.js';
 
 /**
- * [SPEC 5] @aws-sdk/client-iot, unmodified, pointed at fleetjobs over a real socket (auth off; dummy credentials
+ * [protocol §5] @aws-sdk/client-iot, unmodified, pointed at fleetjobs over a real socket (auth off; dummy credentials
  * sign requests that are not checked).
  */
 describe.each(BACKENDS)('@aws-sdk/client-iot against the operator API on %s', (backend) => {

@@ -6,7 +6,7 @@ import { FleetJobsError } from '../../src/protocol/errors.js';
 import { insertGroupMembers, insertThingGroup, insertThings } from '../../src/store/things.js';
 
 /**
- * Concurrent changes never double-apply ([SPEC 4]). On PostgreSQL the requests really run in parallel on a pool
+ * Concurrent changes never double-apply ([protocol §4]). On PostgreSQL the requests really run in parallel on a pool
  * of connections; on PGlite (one connection) they interleave between statements.
  */
 describe.each(BACKENDS)('concurrent changes over REST on %s', (backend) => {

@@ -9,7 +9,7 @@ import {
 import type { StartedFleetJobsContainer } from 'fleetjobs/testcontainers';
 
 /**
- * [SPEC 5] The image built from the Dockerfile, run through `fleetjobs/testcontainers` as a user's suite would.
+ * [protocol §5] The image built from the Dockerfile, run through `fleetjobs/testcontainers` as a user's suite would.
  * Needs a Docker-compatible engine (DOCKER_HOST, e.g. `podman system service`; see docs/testing.md) and Node
  * >= 22.19 (testcontainers 12); skipped with one line otherwise. FLEETJOBS_TEST_IMAGE runs an image already built.
  */

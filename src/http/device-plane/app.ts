@@ -32,7 +32,7 @@ import { installRequestLog, requestLogOptions } from '../request-log.js';
 const bodyHashes = new WeakMap<FastifyRequest, string>();
 
 /**
- * [SPEC 5] The device HTTPS data plane (AWS `iot-jobs-data`, reference §7) for devices that poll instead of
+ * [protocol §5] The device HTTPS data plane (AWS `iot-jobs-data`, reference §7) for devices that poll instead of
  * holding an MQTT session. It calls the same device-side services as the MQTT router, so the state machine,
  * the guards and the notifications they write are the same; only the shapes differ: no clientToken or
  * timestamp in bodies, and jobDocument is the JSON text as the operator sent it, not an object.
@@ -46,7 +46,7 @@ export interface DevicePlaneDeps extends ServiceDeps {
   authenticate(request: FastifyRequest, payloadHash: string): Promise<DeviceCaller>;
   /** AUTH_MODE=off: an unauthenticated request may act for the thing its path names (development only). */
   authOff: boolean;
-  /** [SPEC 8] Per-thing request rate, the same default as on MQTT; beyond it, ThrottlingException. */
+  /** [protocol §8] Per-thing request rate, the same default as on MQTT; beyond it, ThrottlingException. */
   rateLimit?: RateLimit | undefined;
 }
 
@@ -171,7 +171,7 @@ export async function buildDevicePlaneApp(
       'GET /things/{thingName}/jobs, PUT /things/{thingName}/jobs/$next, GET|POST /things/{thingName}/jobs/{jobId}',
   });
 
-  // [SPEC 3] The thing name comes from authentication, never from the path alone.
+  // [protocol §3] The thing name comes from authentication, never from the path alone.
   app.addHook('preHandler', async (request: FastifyRequest<{ Params: Partial<ThingParams> }>, reply) => {
     let identity = await deps.authenticate(request, bodyHashes.get(request) ?? EMPTY_SHA256);
     // AUTH_MODE=off accepts anyone, as the broker does; only a client certificate still names the thing.

@@ -17,7 +17,7 @@ const AJV_OPTIONS: AjvOptions = {
 };
 
 /**
- * [SPEC 5] The AWS IoT control plane: things, thing groups, jobs, executions and job templates. Its own context
+ * [protocol §5] The AWS IoT control plane: things, thing groups, jobs, executions and job templates. Its own context
  * so that its validation rules stay its own: bodies are validated without coercion (a number sent for a string is
  * a 400, as AWS answers), while path and query strings are coerced to the types their schemas declare. An empty
  * body, with or without a JSON content type, is `{}` (AWS clients send none for operations without members).

@@ -24,7 +24,7 @@ const credentialParams = {
 } as const;
 
 /**
- * [SPEC 5] Device secrets for username/password MQTT login, HTTP Basic and SigV4 on the device data plane. The
+ * [protocol §5] Device secrets for username/password MQTT login, HTTP Basic and SigV4 on the device data plane. The
  * secret is in the create and rotate responses only; the store keeps its scrypt hash.
  */
 export function credentialRoutes(

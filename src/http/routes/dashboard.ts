@@ -43,7 +43,7 @@ const NOT_BUILT = `<!doctype html><html lang="en"><meta charset="utf-8"><title>f
 <p>The dashboard is not built: run <code>npm run build</code> (it writes dist/dashboard), then restart.</p></html>`;
 
 /**
- * [SPEC 5] The operator dashboard at `/`: the Vite build of dashboard/ (a Preact app), read into memory once
+ * [protocol §5] The operator dashboard at `/`: the Vite build of dashboard/ (a Preact app), read into memory once
  * at start. Its files are public (they hold no fleet data); every API call the page makes carries the
  * operator key. Asset names carry a content hash, so they are cached for good and index.html never.
  */

@@ -20,7 +20,7 @@ const PAGE = 500;
 const PROGRESS_JOBS = 50;
 
 /**
- * [SPEC 5] GET /events: job and execution events ($aws/events payloads) as server-sent events. Each event's id
+ * [protocol §5] GET /events: job and execution events ($aws/events payloads) as server-sent events. Each event's id
  * is its sequence number; a client reconnecting with Last-Event-ID (or ?lastEventId=) gets every event after it
  * that is still within retention, in order. Without one, the stream starts at the newest event. ?jobId= keeps
  * one job's events. ?progress=true adds `jobProgress` events without an id (they are not stored, so not

@@ -21,7 +21,7 @@ const viewBody = (k: OperatorKeyView) => ({
   revokedAt: epoch(k.revokedAt),
 });
 
-/** [SPEC 5] Operator API keys (admin role only; see roleAllows in ../auth.ts). */
+/** [protocol §5] Operator API keys (admin role only; see roleAllows in ../auth.ts). */
 export function operatorKeyRoutes(deps: ServiceDeps, masterKey: Buffer): FastifyPluginAsync {
   return async (app) => {
     app.get<{ Querystring: { maxResults?: number; nextToken?: string } }>(
