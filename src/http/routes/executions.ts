@@ -134,6 +134,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/executions',
       {
         schema: {
+          response: { 200: RESPONSES.listDeadLetters },
           summary:
             'fleetjobs extension: dead letters (FAILED / TIMED_OUT with no retry left), newest first, with every attempt',
           tags: ['executions'],
@@ -157,6 +158,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/things/:thingName/jobs/:jobId/retry',
       {
         schema: {
+          response: { 200: RESPONSES.retryJobExecution },
           summary:
             'fleetjobs extension (RetryJobExecution): a new QUEUED execution for a FAILED / TIMED_OUT latest execution',
           tags: ['executions'],

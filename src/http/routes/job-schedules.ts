@@ -11,6 +11,7 @@ import {
   setJobScheduleState,
   type PutJobScheduleInput,
 } from '../../service/job-schedules.js';
+import { RESPONSES } from '../schemas/responses.js';
 
 interface ScheduleParams {
   scheduleId: string;
@@ -56,6 +57,7 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-schedules/:scheduleId',
       {
         schema: {
+          response: { 200: RESPONSES.jobSchedule },
           summary: 'PutJobSchedule: create a recurring job, or replace it',
           tags,
           params: scheduleParams,
@@ -67,7 +69,14 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.get<{ Params: ScheduleParams }>(
       '/job-schedules/:scheduleId',
-      { schema: { summary: 'DescribeJobSchedule', tags, params: scheduleParams } },
+      {
+        schema: {
+          response: { 200: RESPONSES.jobSchedule },
+          summary: 'DescribeJobSchedule',
+          tags,
+          params: scheduleParams,
+        },
+      },
       async (request) => describeJobSchedule(deps, request.params.scheduleId),
     );
 
@@ -75,6 +84,7 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-schedules',
       {
         schema: {
+          response: { 200: RESPONSES.listJobSchedules },
           summary: 'ListJobSchedules, by id',
           tags,
           querystring: { type: 'object', properties: listQuery },
@@ -85,7 +95,14 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.delete<{ Params: ScheduleParams }>(
       '/job-schedules/:scheduleId',
-      { schema: { summary: 'DeleteJobSchedule (its jobs stay)', tags, params: scheduleParams } },
+      {
+        schema: {
+          response: { 200: RESPONSES.empty },
+          summary: 'DeleteJobSchedule (its jobs stay)',
+          tags,
+          params: scheduleParams,
+        },
+      },
       async (request) => {
         await deleteJobSchedule(deps, request.params.scheduleId);
         return {};
@@ -94,7 +111,14 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     app.put<{ Params: ScheduleParams }>(
       '/job-schedules/:scheduleId/pause',
-      { schema: { summary: 'PauseJobSchedule', tags, params: scheduleParams } },
+      {
+        schema: {
+          response: { 200: RESPONSES.jobSchedule },
+          summary: 'PauseJobSchedule',
+          tags,
+          params: scheduleParams,
+        },
+      },
       async (request) => setJobScheduleState(deps, request.params.scheduleId, 'PAUSED'),
     );
 
@@ -102,6 +126,7 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-schedules/:scheduleId/resume',
       {
         schema: {
+          response: { 200: RESPONSES.jobSchedule },
           summary: 'ResumeJobSchedule: ticks restart after now',
           tags,
           params: scheduleParams,
@@ -114,6 +139,7 @@ export function jobScheduleRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-schedules/:scheduleId/runs',
       {
         schema: {
+          response: { 200: RESPONSES.listJobScheduleRuns },
           summary: 'ListJobScheduleRuns: newest first',
           tags,
           params: scheduleParams,

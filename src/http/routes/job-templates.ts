@@ -150,6 +150,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates/:jobTemplateId/versions',
       {
         schema: {
+          response: { 200: RESPONSES.createJobTemplateVersion },
           summary: 'fleetjobs extension (CreateJobTemplateVersion): a new latest version',
           tags: ['job templates'],
           params: templateParams,
@@ -164,6 +165,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates/:jobTemplateId/versions',
       {
         schema: {
+          response: { 200: RESPONSES.listJobTemplateVersions },
           summary: 'fleetjobs extension (ListJobTemplateVersions): oldest first',
           tags: ['job templates'],
           params: templateParams,
@@ -177,6 +179,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates/:jobTemplateId/versions/:versionNumber',
       {
         schema: {
+          response: { 200: RESPONSES.describeJobTemplateVersion },
           summary: 'fleetjobs extension (DescribeJobTemplateVersion)',
           tags: ['job templates'],
           params: {
@@ -194,6 +197,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates/:jobTemplateId/export',
       {
         schema: {
+          response: { 200: RESPONSES.exportJobTemplate },
           summary: 'fleetjobs extension (ExportJobTemplate): the template and every version as JSON',
           tags: ['job templates'],
           params: templateParams,
@@ -206,6 +210,7 @@ export function jobTemplateRoutes(deps: HttpDeps): FastifyPluginAsync {
       '/job-templates/import',
       {
         schema: {
+          response: { 200: RESPONSES.importJobTemplates },
           summary: 'fleetjobs extension (ImportJobTemplates): exported templates, all or none',
           tags: ['job templates'],
           body: {

@@ -2,6 +2,8 @@ import { ERRORS, type ErrorEntry } from '../../protocol/errors.js';
 import {
   abortConfig,
   attributes,
+  documentParameters,
+  maintenanceWindows,
   executionStatus,
   jobStatus,
   presignedUrlConfig,
@@ -109,6 +111,8 @@ const job = object({
   documentParameters: { type: 'object', additionalProperties: str },
   isConcurrent: bool,
   schedulingConfig: echo(schedulingConfig),
+  jobTemplateVersion: int,
+  priority: int,
 });
 
 const jobSummary = object({
@@ -149,6 +153,29 @@ const execution = object({
 
 const jobRef = object({ jobArn: str, jobId: str, description: str });
 
+/** The parameters a template declares for documentParameters (fleetjobs extension). */
+const declaredParameters = {
+  type: 'array',
+  items: object({ key: str, description: str, regex: str, example: str, optional: bool }),
+} as const;
+
+/** A JSON Schema: free-form, kept whole. */
+const anyObject = { type: 'object', additionalProperties: true } as const;
+
+/** What a template version configures for CreateJob, as the operator sent it. */
+const templateConfig = {
+  presignedUrlConfig: echo(presignedUrlConfig),
+  jobExecutionsRolloutConfig: echo(rolloutConfig),
+  abortConfig: echo(abortConfig),
+  timeoutConfig: echo(timeoutConfig),
+  jobExecutionsRetryConfig: echo(retryConfig),
+  maintenanceWindows: echo(maintenanceWindows),
+  destinationPackageVersions: stringList,
+  documentParameters: declaredParameters,
+  priority: int,
+  documentParametersSchema: anyObject,
+} as const;
+
 /** Keys configured on the template are returned as CreateJob would take them. */
 const jobTemplate = {
   ...object({
@@ -158,14 +185,86 @@ const jobTemplate = {
     documentSource: str,
     document: str,
     createdAt: time,
-    presignedUrlConfig: echo(presignedUrlConfig),
-    jobExecutionsRolloutConfig: echo(rolloutConfig),
-    abortConfig: echo(abortConfig),
-    timeoutConfig: echo(timeoutConfig),
-    jobExecutionsRetryConfig: echo(retryConfig),
+    ...templateConfig,
+    versionNumber: int,
   }),
   additionalProperties: true,
 } as const;
+
+const templateVersionRef = object({ jobTemplateArn: str, jobTemplateId: str, versionNumber: int });
+
+/** One exported template: every version as a CreateJobTemplate body with its versionNumber, oldest first. */
+const templateExport = object({
+  jobTemplateId: str,
+  versions: {
+    type: 'array',
+    items: {
+      ...object({
+        versionNumber: int,
+        description: str,
+        document: str,
+        documentSource: str,
+        ...templateConfig,
+      }),
+      additionalProperties: true,
+    },
+  },
+});
+
+const deadLetterAttempt = object({
+  executionNumber: int,
+  retryAttempt: int,
+  status: executionStatus,
+  statusDetails: object({ detailsMap: statusDetails }),
+  queuedAt: time,
+  startedAt: time,
+  lastUpdatedAt: time,
+});
+
+const deadLetter = object({
+  jobId: str,
+  thingName: str,
+  thingArn: str,
+  jobStatus,
+  status: executionStatus,
+  statusDetails: object({ detailsMap: statusDetails }),
+  executionNumber: int,
+  retryAttempt: int,
+  versionNumber: int,
+  queuedAt: time,
+  startedAt: time,
+  lastUpdatedAt: time,
+  attempts: described('every attempt of the retry chain that ended here, first first', {
+    type: 'array',
+    items: deadLetterAttempt,
+  }),
+});
+
+const jobSchedule = object({
+  scheduleId: str,
+  description: str,
+  scheduleExpression: str,
+  scheduleExpressionTimezone: str,
+  jobTemplateArn: str,
+  jobTemplateVersion: int,
+  targets: stringList,
+  documentParameters,
+  concurrencyPolicy: { type: 'string', enum: ['ALLOW', 'SKIP'] },
+  state: { type: 'string', enum: ['ENABLED', 'PAUSED'] },
+  nextRunAt: { ...time, description: 'epoch seconds; absent while PAUSED' },
+  version: int,
+  createdAt: time,
+  lastUpdatedAt: time,
+});
+
+const jobScheduleRun = object({
+  scheduledAt: time,
+  jobId: str,
+  outcome: { type: 'string', enum: ['CREATED', 'SKIPPED', 'FAILED'] },
+  reason: str,
+  jobStatus: { ...jobStatus, description: "the run's job now; absent when it was not created or is deleted" },
+  createdAt: time,
+});
 
 const keyStatus = { type: 'string', enum: ['ACTIVE', 'REVOKED'] } as const;
 
@@ -267,6 +366,37 @@ export const RESPONSES = {
       },
       nextToken,
     }),
+  ),
+  createJobTemplateVersion: described('The new latest version of the job template', templateVersionRef),
+  describeJobTemplateVersion: described('The job template version', jobTemplate),
+  listJobTemplateVersions: described(
+    'A page of the versions of the job template, oldest first',
+    object({
+      versions: {
+        type: 'array',
+        items: object({ versionNumber: int, description: str, createdAt: time }),
+      },
+      nextToken,
+    }),
+  ),
+  exportJobTemplate: described('The job template with every version', templateExport),
+  importJobTemplates: described(
+    'The imported job templates, each at its latest version',
+    object({ jobTemplates: { type: 'array', items: templateVersionRef } }),
+  ),
+  listDeadLetters: described(
+    'A page of dead letters, newest first, each with every attempt',
+    object({ executions: { type: 'array', items: deadLetter }, nextToken }),
+  ),
+  retryJobExecution: described('The new QUEUED execution', object({ execution })),
+  jobSchedule: described('The job schedule', jobSchedule),
+  listJobSchedules: described(
+    'A page of job schedules, by id',
+    object({ schedules: { type: 'array', items: jobSchedule }, nextToken }),
+  ),
+  listJobScheduleRuns: described(
+    'A page of the ticks of the job schedule, newest first',
+    object({ runs: { type: 'array', items: jobScheduleRun }, nextToken }),
   ),
   createdCredential: described(
     'The new device secret',
