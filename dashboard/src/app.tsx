@@ -7,6 +7,8 @@ import { JobsList } from './views/jobs';
 import { JobDetail } from './views/job-detail';
 import { ThingView } from './views/thing';
 import { CreateJob } from './views/create-job';
+import { SchedulesView } from './views/schedules';
+import { DeadLettersView } from './views/dead-letters';
 import { Empty, Loading } from './components/notice';
 
 /** undefined: not known yet; 'key': signed in with a stored key; 'open': the server runs with AUTH_MODE=off. */
@@ -79,6 +81,12 @@ function Shell({ open, onLogout }: { open: boolean; onLogout: () => void }) {
           <a href={href.newJob()} class={route.view === 'new-job' ? 'on' : ''}>
             New job
           </a>
+          <a href={href.schedules()} class={route.view === 'schedules' ? 'on' : ''}>
+            Schedules
+          </a>
+          <a href={href.deadLetters()} class={route.view === 'dead-letters' ? 'on' : ''}>
+            Dead letters
+          </a>
         </nav>
         <span class="grow" />
         <span class={`stream stream-${live.state}`} title={live.stateDetail ?? ''} data-stream={live.state}>
@@ -99,6 +107,8 @@ function Shell({ open, onLogout }: { open: boolean; onLogout: () => void }) {
         {route.view === 'job' && <JobDetail jobId={route.jobId} live={live} />}
         {route.view === 'thing' && <ThingView thingName={route.thingName} />}
         {route.view === 'new-job' && <CreateJob />}
+        {route.view === 'schedules' && <SchedulesView scheduleId={route.scheduleId} />}
+        {route.view === 'dead-letters' && <DeadLettersView />}
         {route.view === 'not-found' && (
           <Empty>
             Nothing at <code>{route.path}</code>. <a href={href.jobs()}>Back to the jobs</a>.

@@ -9,6 +9,8 @@ export type Route =
   | { view: 'job'; jobId: string }
   | { view: 'thing'; thingName: string }
   | { view: 'new-job' }
+  | { view: 'schedules'; scheduleId?: string }
+  | { view: 'dead-letters' }
   | { view: 'not-found'; path: string };
 
 const PATTERNS: { pattern: RegExp; route: (m: string[]) => Route }[] = [
@@ -16,6 +18,12 @@ const PATTERNS: { pattern: RegExp; route: (m: string[]) => Route }[] = [
   { pattern: /^\/jobs$/, route: () => ({ view: 'jobs' }) },
   { pattern: /^\/jobs\/new$/, route: () => ({ view: 'new-job' }) },
   { pattern: /^\/jobs\/([^/]+)$/, route: (m) => ({ view: 'job', jobId: decodeURIComponent(m[1] ?? '') }) },
+  { pattern: /^\/schedules$/, route: () => ({ view: 'schedules' }) },
+  {
+    pattern: /^\/schedules\/([^/]+)$/,
+    route: (m) => ({ view: 'schedules', scheduleId: decodeURIComponent(m[1] ?? '') }),
+  },
+  { pattern: /^\/dead-letters$/, route: () => ({ view: 'dead-letters' }) },
   {
     pattern: /^\/things\/([^/]+)$/,
     route: (m) => ({ view: 'thing', thingName: decodeURIComponent(m[1] ?? '') }),
@@ -36,6 +44,9 @@ export const href = {
   job: (jobId: string) => `#/jobs/${encodeURIComponent(jobId)}`,
   thing: (thingName: string) => `#/things/${encodeURIComponent(thingName)}`,
   newJob: () => '#/jobs/new',
+  schedules: () => '#/schedules',
+  schedule: (scheduleId: string) => `#/schedules/${encodeURIComponent(scheduleId)}`,
+  deadLetters: () => '#/dead-letters',
 };
 
 export function navigate(to: string): void {

@@ -81,3 +81,39 @@ export interface JobTemplate {
 export function thingNameOf(arn: string | undefined): string {
   return arn === undefined ? '' : arn.slice(arn.lastIndexOf('/') + 1);
 }
+
+export type ScheduleState = 'ENABLED' | 'PAUSED';
+
+export interface JobSchedule {
+  scheduleId: string;
+  description?: string;
+  scheduleExpression: string;
+  scheduleExpressionTimezone: string;
+  jobTemplateArn: string;
+  concurrencyPolicy: 'SKIP' | 'ALLOW';
+  state: ScheduleState;
+  nextRunAt?: number;
+  version: number;
+}
+
+export interface JobScheduleRun {
+  scheduledAt: number;
+  jobId: string;
+  outcome: 'CREATED' | 'SKIPPED' | 'FAILED';
+  reason?: string;
+  jobStatus?: JobStatus;
+  createdAt: number;
+}
+
+/** One attempt of a dead letter's retry chain, first attempt first. */
+export interface Attempt extends ExecutionSummary {
+  statusDetails?: { detailsMap?: Record<string, string> };
+}
+
+/** An execution that failed after its last retry (ListDeadLetters). */
+export interface DeadLetter extends Attempt {
+  jobId: string;
+  thingName: string;
+  jobStatus: JobStatus;
+  attempts: Attempt[];
+}

@@ -12,7 +12,7 @@ import type { CreatedOperatorKey } from '../../src/service/operator-keys.js';
 import { insertThings } from '../../src/store/things.js';
 import { BACKENDS, createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
-import { connectDevice, deviceRequest } from '../helpers/mqtt.js';
+import { connectDevice, deviceRequest, waitForMessage } from '../helpers/mqtt.js';
 import { ensureDashboardBuilt } from '../helpers/dashboard.js';
 import { dashboardRoutes } from '../../src/http/routes/dashboard.js';
 
@@ -111,7 +111,7 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
 
   beforeAll(async () => {
     t = await createTestDb(backend);
-    await insertThings(t.db, ['dev-1', 'dev-2', 'idle-1'], new Date());
+    await insertThings(t.db, ['dev-1', 'dev-2', 'idle-1', 'sched-1', 'dl-1'], new Date());
     app = await startTestServer({ db: t.db, auth: { onAdminKeyCreated: (k) => (admin = k) } });
     await api('PUT', '/job-templates/firmware', {
       description: 'Install a firmware version',
@@ -346,6 +346,94 @@ describe.each(BACKENDS)('the dashboard on %s', (backend) => {
     const { job } = (await api('GET', '/jobs/upd-1')) as { job: Record<string, unknown> };
     expect(job).toMatchObject({ status: 'CANCELED', forceCanceled: true, comment: 'wrong version' });
     await shot('12-canceled');
+  });
+
+  browser('lists a schedule with its next run and runs linking to their jobs, and pauses it', async () => {
+    const schedule = await api('PUT', '/job-schedules/nightly', {
+      description: 'Nightly firmware check',
+      scheduleExpression: 'cron(0 3 * * ? *)',
+      scheduleExpressionTimezone: 'Europe/Berlin',
+      jobTemplateArn: 'firmware',
+      documentParameters: { version: '1.0.0' },
+      targets: ['thing/sched-1'],
+    });
+    // One tick, run by hand at the schedule's next run: it creates the job `nightly-{tick in UTC}`.
+    const tickAt = new Date((schedule.nextRunAt as number) * 1000);
+    await app.workers.schedules.runOnce(tickAt);
+    const { runs } = (await api('GET', '/job-schedules/nightly/runs')) as { runs: { jobId: string }[] };
+    const jobId = runs[0]?.jobId as string;
+    expect(jobId).toMatch(/^nightly-\d{8}T\d{4}Z$/);
+
+    await page.getByRole('link', { name: 'Schedules' }).click();
+    const row = page.locator('tr[data-schedule-id=nightly]');
+    await row.locator('.badge', { hasText: 'ENABLED' }).waitFor();
+    expect(await row.textContent()).toContain('Europe/Berlin');
+    await row.locator('td.runs .badge', { hasText: 'CREATED' }).waitFor();
+    await row.getByRole('link', { name: 'nightly' }).click();
+    await page.waitForURL(/#\/schedules\/nightly$/);
+    await page
+      .locator(`.schedule-runs tr[data-job-id="${jobId}"] .badge`, { hasText: 'IN PROGRESS' })
+      .waitFor();
+    await shot('14-schedules');
+
+    await row.getByRole('button', { name: 'Pause' }).click();
+    await row.locator('.badge', { hasText: 'PAUSED' }).waitFor();
+    await row.getByRole('button', { name: 'Resume' }).waitFor();
+    const paused = await api('GET', '/job-schedules/nightly');
+    expect(paused).toMatchObject({ state: 'PAUSED' });
+    expect(paused.nextRunAt).toBeUndefined();
+    await shot('15-schedule-paused');
+
+    await page.locator('.schedule-runs').getByRole('link', { name: jobId }).click();
+    await page.waitForURL(new RegExp(`#/jobs/${jobId}$`));
+    await page.locator('tr[data-thing=sched-1]').waitFor();
+  });
+
+  browser('lists a dead letter with its statusDetails and retries it after confirmation', async () => {
+    await api('PUT', '/jobs/dl-job', { targets: ['thing/dl-1'], document: '{"operation": "flash"}' });
+    const d = await device('dl-1');
+    await d.subscribeAsync('$aws/things/dl-1/jobs/notify-next');
+    await report(d, 'dl-1', 'start-next', {});
+    await report(d, 'dl-1', 'dl-job/update', {
+      status: 'FAILED',
+      statusDetails: { reason: 'flash write error' },
+    });
+
+    await page.getByRole('link', { name: 'Dead letters' }).click();
+    const row = page.locator('tr[data-job-id=dl-job][data-thing=dl-1]');
+    await row.locator('td.attempts', { hasText: 'reason=flash write error' }).waitFor();
+    await row.locator('.badge', { hasText: 'FAILED' }).first().waitFor();
+    // fw-1 failed on dev-2 without a retry configuration: a dead letter too.
+    await page.locator('tr[data-job-id=fw-1][data-thing=dev-2]').waitFor();
+    await shot('16-dead-letters');
+
+    await row.getByRole('button', { name: 'Retry now…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('button', { name: 'Keep it failed' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    expect(await row.count()).toBe(1);
+
+    await row.getByRole('button', { name: 'Retry now…' }).click();
+    await shot('17-retry-confirm');
+    const notified = waitForMessage(
+      d,
+      '$aws/things/dl-1/jobs/notify-next',
+      (m) => m.json?.execution?.jobId === 'dl-job',
+    );
+    await dialog.getByRole('button', { name: 'Retry now' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await row.waitFor({ state: 'detached' });
+    await page.getByRole('status').filter({ hasText: 'Queued execution #2 of dl-job on dl-1' }).waitFor();
+    expect((await notified).json.execution).toMatchObject({
+      jobId: 'dl-job',
+      status: 'QUEUED',
+      executionNumber: 2,
+    });
+    const { execution } = (await api('GET', '/things/dl-1/jobs/dl-job')) as {
+      execution: Record<string, unknown>;
+    };
+    expect(execution).toMatchObject({ status: 'QUEUED', executionNumber: 2, retryAttempt: 1 });
+    await shot('18-retried');
   });
 
   browser('sent the key only as a Bearer header, never in a URL', async () => {
