@@ -1,10 +1,10 @@
 import { FleetJobsError } from '../protocol/errors.js';
-import { parseJobTemplateArn, buildArn } from '../protocol/arns.js';
+import { buildArn } from '../protocol/arns.js';
 import { insertFirstExecutions, insertJob, lockTargetThings, selectMissingTargets } from '../store/jobs.js';
 import { writeExecutions } from '../store/funnel.js';
 import { lockThingGroups } from '../store/things.js';
-import { selectJobTemplate, selectJobTemplateVersion } from '../store/templates.js';
 import { validateDocumentParameters } from './parameter-schema.js';
+import { resolveJobTemplate } from './job-templates.js';
 import type { Queryable } from '../store/db.js';
 import type { JobRow, RetryConfig, TargetSelection, TimeoutConfig } from '../store/rows.js';
 import type { ServiceDeps } from './deps.js';
@@ -132,20 +132,7 @@ async function prepareJob(deps: ServiceDeps, input: CreateJobInput, now: Date): 
     priority: input.priority,
   };
   if (input.jobTemplateArn !== undefined) {
-    const parsed = parseJobTemplateArn(input.jobTemplateArn, deps.arn);
-    if ('error' in parsed) throw new FleetJobsError('InvalidRequest', parsed.error);
-    const template =
-      input.jobTemplateVersion === undefined
-        ? await selectJobTemplate(deps.db, parsed.jobTemplateId)
-        : await selectJobTemplateVersion(deps.db, parsed.jobTemplateId, input.jobTemplateVersion);
-    if (!template) {
-      throw new FleetJobsError(
-        'ResourceNotFound',
-        input.jobTemplateVersion === undefined
-          ? `job template ${parsed.jobTemplateId} does not exist`
-          : `job template ${parsed.jobTemplateId} has no version ${input.jobTemplateVersion}`,
-      );
-    }
+    const template = await resolveJobTemplate(deps, input.jobTemplateArn, input.jobTemplateVersion);
     jobTemplateArn = buildArn(deps.arn, 'jobtemplate', template.jobTemplateId);
     jobTemplateVersion = template.versionNumber;
     const schema = template.config.documentParametersSchema as object | undefined;

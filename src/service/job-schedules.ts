@@ -1,5 +1,5 @@
 import { FleetJobsError } from '../protocol/errors.js';
-import { buildArn, parseJobTemplateArn } from '../protocol/arns.js';
+import { buildArn } from '../protocol/arns.js';
 import {
   claimScheduleTick,
   deleteScheduleRow,
@@ -14,10 +14,10 @@ import {
   type ScheduleRow,
   type ScheduleState,
 } from '../store/schedules.js';
-import { selectJobTemplate, selectJobTemplateVersion } from '../store/templates.js';
 import { createJob } from './create-job.js';
 import type { ServiceDeps } from './deps.js';
 import { parseTargets } from './job-validation.js';
+import { resolveJobTemplate } from './job-templates.js';
 import { decodeToken, page, pageLimit } from './pagination.js';
 import { parseScheduleExpression, tickJobId } from './schedule-expression.js';
 import { awsTime, compact } from './views.js';
@@ -67,20 +67,7 @@ export async function putJobSchedule(deps: ServiceDeps, input: PutJobScheduleInp
   const timezone = input.scheduleExpressionTimezone ?? 'UTC';
   const expression = parseScheduleExpression(input.scheduleExpression, timezone);
   const targets = parseTargets(deps, input.targets);
-  const parsed = parseJobTemplateArn(input.jobTemplateArn, deps.arn);
-  if ('error' in parsed) throw new FleetJobsError('InvalidRequest', parsed.error);
-  const template =
-    input.jobTemplateVersion === undefined
-      ? await selectJobTemplate(deps.db, parsed.jobTemplateId)
-      : await selectJobTemplateVersion(deps.db, parsed.jobTemplateId, input.jobTemplateVersion);
-  if (!template) {
-    throw new FleetJobsError(
-      'ResourceNotFound',
-      input.jobTemplateVersion === undefined
-        ? `job template ${parsed.jobTemplateId} does not exist`
-        : `job template ${parsed.jobTemplateId} has no version ${input.jobTemplateVersion}`,
-    );
-  }
+  const template = await resolveJobTemplate(deps, input.jobTemplateArn, input.jobTemplateVersion);
   const now = deps.clock();
   const state = input.state ?? 'ENABLED';
   const row = await upsertSchedule(
@@ -90,7 +77,7 @@ export async function putJobSchedule(deps: ServiceDeps, input: PutJobScheduleInp
       description: input.description ?? null,
       scheduleExpression: input.scheduleExpression,
       timezone,
-      jobTemplateId: parsed.jobTemplateId,
+      jobTemplateId: template.jobTemplateId,
       jobTemplateVersion: input.jobTemplateVersion ?? null,
       targets: targets.arns,
       documentParameters: input.documentParameters ?? null,

@@ -1,6 +1,6 @@
 import { FleetJobsError } from '../protocol/errors.js';
 import { LIMITS } from '../protocol/limits.js';
-import { buildArn } from '../protocol/arns.js';
+import { buildArn, parseJobTemplateArn } from '../protocol/arns.js';
 import { selectJob } from '../store/jobs.js';
 import {
   deleteJobTemplateRow,
@@ -341,4 +341,30 @@ export async function importJobTemplates(deps: ServiceDeps, input: { jobTemplate
       versionNumber: t.versions[t.versions.length - 1]?.versionNumber,
     })),
   };
+}
+
+/**
+ * The template (a given version, or the latest) a job or a schedule names by ARN; InvalidRequest for an ARN that
+ * is not a job template's, ResourceNotFound for a missing template or version.
+ */
+export async function resolveJobTemplate(
+  deps: ServiceDeps,
+  jobTemplateArn: string,
+  versionNumber: number | undefined,
+): Promise<JobTemplateRow> {
+  const parsed = parseJobTemplateArn(jobTemplateArn, deps.arn);
+  if ('error' in parsed) throw new FleetJobsError('InvalidRequest', parsed.error);
+  const template =
+    versionNumber === undefined
+      ? await selectJobTemplate(deps.db, parsed.jobTemplateId)
+      : await selectJobTemplateVersion(deps.db, parsed.jobTemplateId, versionNumber);
+  if (!template) {
+    throw new FleetJobsError(
+      'ResourceNotFound',
+      versionNumber === undefined
+        ? `job template ${parsed.jobTemplateId} does not exist`
+        : `job template ${parsed.jobTemplateId} has no version ${versionNumber}`,
+    );
+  }
+  return template;
 }
