@@ -196,8 +196,18 @@ export function createPostgresDb(options: PostgresOptions): Db {
   let typesKnown = false;
   const reachable = async (): Promise<boolean> => {
     const probe = postgres(options.url, { ...connectionOptions(1), fetch_types: false });
+    const startedAt = performance.now();
+    let answered = false;
+    const answer = probe.unsafe('select 1').then(() => (answered = true));
     try {
-      return (await within(probe.unsafe('select 1'), timeouts.unansweredMs)) !== 'timeout';
+      if ((await within(answer, timeouts.unansweredMs)) !== 'timeout') return true;
+      // A slow answer is not a dead server: on a busy machine or database a fresh connection can take longer
+      // than unansweredMs, and after an event-loop stall the timer fires before the reply already received is
+      // read. Let pending I/O be read first; a server that answered any connection meanwhile is alive.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (answered) return true;
+      for (const state of sockets.values()) if (state.heardAt > startedAt) return true;
+      return false;
     } catch {
       return false;
     } finally {
