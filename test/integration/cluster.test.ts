@@ -150,7 +150,7 @@ describe.each(BACKENDS)('three fleetjobs nodes clustered over Redis, on %s', (ba
     'fans a job out to devices spread over the nodes, each notified exactly once, each reply to its requester only',
     async () => {
       const names = Array.from({ length: 12 }, (_, i) => thing(`fan-${i}`));
-      const spy = await spyOnRedisChannels();
+      const spy = await spyOnRedisChannels(redis.url);
       try {
         await things(names);
         const devices = await Promise.all(names.map((name, i) => device(i % 3, name, { clean: false })));
