@@ -108,6 +108,8 @@ describe.each(BACKENDS)(
 
     it('gives a clean session nothing from before it subscribed', async () => {
       await createJob(app.deps, { jobId: 'job-clean', targets: ['thing/clean'], document: '{}' });
+      // Published before the device connects: a notification dispatched after its SUBSCRIBE would be a new one.
+      await app.dispatcher.runOnce();
       const d = await device('clean', { clean: true });
       await d.client.subscribeAsync(`${rootOf('clean')}/#`, { qos: 1 });
       await settle(d, 'clean');
