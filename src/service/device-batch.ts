@@ -1,9 +1,9 @@
 /**
  * Micro-batching of device writes (StartNextPendingJobExecution and UpdateJobExecution), protocol fact 5.
  * Requests that arrive while earlier ones are in the database are queued, and each transaction takes as many
- * as have gathered: one thing lock statement, one read, one guarded UPDATE and one notification funnel for the
- * whole batch, instead of the same statements and an fsync'd commit per request. A request arriving at an idle
- * service still runs at once, alone.
+ * as have gathered: one statement (the write funnel's lock, read, guarded UPDATE and notifications for the whole
+ * batch, writeDeviceBatch) and one commit, instead of the same and an fsync'd commit per request. A request
+ * arriving at an idle service still runs at once, alone.
  *
  * What a device can observe is unchanged:
  * - every request gets the reply and error code it would get alone: each is checked on its own against its own
@@ -16,16 +16,9 @@
 import { performance } from 'node:perf_hooks';
 import { FleetJobsError } from '../protocol/errors.js';
 import { deviceTransition, type ExecutionStatus } from '../protocol/states.js';
-import {
-  selectExecutionsByKey,
-  selectHeadExecutions,
-  updateExecutionsByDevice,
-  type DeviceStatusChange,
-  type ExecutionWithDocument,
-} from '../store/executions.js';
-import { writeExecutions } from '../store/funnel.js';
-import { isStoreUnavailable, type Queryable } from '../store/db.js';
-import type { ExecutionChange } from '../store/rows.js';
+import type { ExecutionWithDocument } from '../store/executions.js';
+import { isStoreUnavailable } from '../store/db.js';
+import { writeDeviceBatch, type DeviceBatchResult, type DeviceBatchWrite } from '../store/funnel.js';
 import type { ServiceDeps } from './deps.js';
 
 export interface StartNextInput {
@@ -65,11 +58,11 @@ function stateOf(row: ExecutionWithDocument) {
   return { status: row.status, statusDetails: row.statusDetails, versionNumber: row.versionNumber };
 }
 
-/** Checks an UpdateJobExecution against the execution as it is under the lock; the change, or the rejection. */
-function checkUpdate(
+/** Why an UpdateJobExecution does not apply to the execution as it is under the lock; undefined if it does. */
+function rejectUpdate(
   input: DeviceUpdate,
   current: ExecutionWithDocument | undefined,
-): DeviceStatusChange | FleetJobsError {
+): FleetJobsError | undefined {
   if (current === undefined) {
     const which = input.executionNumber === undefined ? '' : ` with executionNumber ${input.executionNumber}`;
     return new FleetJobsError(
@@ -88,128 +81,55 @@ function checkUpdate(
       { executionState: stateOf(current) },
     );
   }
-  return {
-    thingName: input.thingName,
-    jobId: input.jobId,
-    executionNumber: current.executionNumber,
-    claim: false,
-    expectedVersion: current.versionNumber,
-    status: input.status,
-    statusDetails: input.statusDetails,
-    stepTimeoutInMinutes: input.stepTimeoutInMinutes,
-  };
+  return undefined;
 }
 
-interface BatchRead {
-  /** The executions the updates name, by thing. */
-  currents: Map<string, ExecutionWithDocument>;
-  /** The head of each thing that asks for its next execution. */
-  heads: Map<string, ExecutionWithDocument>;
-}
-
-/** The batch's read: the executions its writes apply to. Two statements, sent with the lock. */
-async function readBatch(tx: Queryable, writes: readonly DeviceWrite[]): Promise<BatchRead> {
-  const updates = writes.flatMap((w) => (w.kind === 'update' ? [w.input] : []));
-  const starts = writes.flatMap((w) => (w.kind === 'start-next' ? [w.thingName] : []));
-  const [currentRows, headRows] = await Promise.all([
-    selectExecutionsByKey(tx, updates),
-    selectHeadExecutions(tx, starts),
-  ]);
-  return {
-    currents: new Map(currentRows.map((r) => [r.thingName, r] as const)),
-    heads: new Map(headRows.map((r) => [r.thingName, r] as const)),
-  };
-}
-
-/**
- * Each write checked on its own against what was read: its outcome (a rejection, or an answer without a change),
- * or the change to apply, whose outcome is filled in once it is applied.
- */
-function decideBatch(
-  writes: readonly DeviceWrite[],
-  { currents, heads }: BatchRead,
-): { out: Outcome[]; changeOf: (DeviceStatusChange | undefined)[] } {
-  const out: Outcome[] = [];
-  const changeOf: (DeviceStatusChange | undefined)[] = [];
-  for (const w of writes) {
-    let change: DeviceStatusChange | undefined;
-    if (w.kind === 'update') {
-      const checked = checkUpdate(w.input, currents.get(w.thingName));
-      if (checked instanceof FleetJobsError) out.push({ ok: false, error: checked });
-      else change = checked;
-    } else {
-      const head = heads.get(w.thingName);
-      // [protocol §3] Nothing pending, or an IN_PROGRESS head: answered as it is, unchanged.
-      if (head === undefined || head.status !== 'QUEUED') out.push({ ok: true, row: head });
-      else {
-        change = {
-          thingName: w.thingName,
-          jobId: head.jobId,
-          executionNumber: head.executionNumber,
-          claim: true,
-          expectedVersion: head.versionNumber,
-          status: 'IN_PROGRESS',
-          statusDetails: w.input.statusDetails,
-          stepTimeoutInMinutes: w.input.stepTimeoutInMinutes,
-        };
-      }
-    }
-    // Its outcome is the updated row, filled in below.
-    if (change !== undefined) out.push({ ok: true, row: undefined });
-    changeOf.push(change);
+function toBatchWrite(w: DeviceWrite): DeviceBatchWrite {
+  if (w.kind === 'start-next') {
+    return {
+      kind: 'start-next',
+      thingName: w.thingName,
+      status: 'IN_PROGRESS',
+      statusDetails: w.input.statusDetails,
+      stepTimeoutInMinutes: w.input.stepTimeoutInMinutes,
+    };
   }
-  return { out, changeOf };
-}
-
-/** One guarded UPDATE for every accepted change; fills in their outcomes and returns their ExecutionChanges. */
-async function applyBatch(
-  tx: Queryable,
-  writes: readonly DeviceWrite[],
-  read: BatchRead,
-  decided: { out: Outcome[]; changeOf: (DeviceStatusChange | undefined)[] },
-  now: Date,
-): Promise<{ outcomes: Outcome[]; changes: ExecutionChange[] }> {
-  const { out, changeOf } = decided;
-  const accepted = changeOf.filter((c): c is DeviceStatusChange => c !== undefined);
-  const updated = new Map(
-    (await updateExecutionsByDevice(tx, accepted, now)).map((r) => [r.thingName, r] as const),
-  );
-  const changes: ExecutionChange[] = [];
-  writes.forEach((w, i) => {
-    const change = changeOf[i];
-    if (change === undefined) return;
-    const row = updated.get(w.thingName);
-    // The thing lock makes every guard hold; a miss means a writer that skipped the lock.
-    if (row === undefined) throw new FleetJobsError('Internal', 'the execution changed while it was updated');
-    out[i] = { ok: true, row };
-    const previous = w.kind === 'update' ? read.currents.get(w.thingName) : read.heads.get(w.thingName);
-    changes.push({
-      jobId: row.jobId,
-      thingName: row.thingName,
-      executionNumber: row.executionNumber,
-      status: row.status,
-      previousStatus: (previous as ExecutionWithDocument).status,
-    });
-  });
-  return { outcomes: out, changes };
+  return { kind: 'update', ...w.input };
 }
 
 /**
- * One transaction for a batch of writes to distinct things, through the write funnel in its four steps: lock
- * the things, read what the writes apply to (sent with the lock), decide each write and apply every accepted
- * change in one guarded UPDATE, then the after-change step for all of them. Returns each write's outcome, in
- * order. Throws when the transaction fails as a whole.
+ * A write's outcome from what the batch statement left: an applied write answers with its changed execution; one
+ * that did not apply is answered from its execution as it was (unchanged), checked here on its own: a start-next
+ * with nothing to claim gets its head as it is ([protocol §3]), an update its rejection. The statement and these rules
+ * agree on what applies; a write they disagree on fails its batch.
+ */
+function outcomeOf(w: DeviceWrite, result: DeviceBatchResult | undefined): Outcome {
+  if (result?.applied === true) return { ok: true, row: result.row };
+  const current = result?.row;
+  if (w.kind === 'start-next') {
+    if (current === undefined || current.status !== 'QUEUED') return { ok: true, row: current };
+  } else {
+    const rejection = rejectUpdate(w.input, current);
+    if (rejection !== undefined) return { ok: false, error: rejection };
+  }
+  throw new FleetJobsError('Internal', 'the execution changed while it was updated');
+}
+
+/**
+ * One transaction for a batch of writes to distinct things: one statement through the write funnel
+ * (writeDeviceBatch) and its commit. Returns each write's outcome, in order. Throws when the transaction fails
+ * as a whole.
  */
 async function runBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Promise<Outcome[]> {
   const now = deps.clock();
-  const { outcomes, changes } = await deps.db.transaction((tx) =>
-    writeExecutions(tx, now, {
-      lock: writes.map((w) => w.thingName),
-      read: (tx) => readBatch(tx, writes),
-      change: (_locked, read) => applyBatch(tx, writes, read, decideBatch(writes, read), now),
-    }),
-  );
-  if (changes.length > 0) deps.outboxWritten();
+  const { outcomes, changed } = await deps.db.transaction(async (tx) => {
+    const results = await writeDeviceBatch(tx, now, writes.map(toBatchWrite));
+    return {
+      outcomes: writes.map((w, i) => outcomeOf(w, results[i])),
+      changed: results.some((r) => r?.applied === true),
+    };
+  });
+  if (changed) deps.outboxWritten();
   return outcomes;
 }
 

@@ -1,14 +1,7 @@
 import type { Queryable } from './db.js';
-import { isPending } from '../protocol/states.js';
-import {
-  insertBareExecutionEvents,
-  insertExecutionEvents,
-  type ExecutionEventKey,
-  type ExecutionEventOperation,
-} from './events.js';
-import { completeJobsIfDone, insertNotifyForThings, insertNotifyNextForThings } from './notifications.js';
-import { insertFanout } from './outbox.js';
-import { queueRetries } from './retries.js';
+import type { ExecutionStatus } from '../protocol/states.js';
+import { EVENTS_ROOT } from '../protocol/topics.js';
+import type { ExecutionWithDocument } from './executions.js';
 import type { ExecutionChange } from './rows.js';
 import { lockThings } from './things.js';
 
@@ -21,14 +14,16 @@ import { lockThings } from './things.js';
  * 3. change: guarded statements (`WHERE status = ... AND version_number = $v`, version + 1) that return one
  *    ExecutionChange per execution they touched;
  * 4. after the change: execution events, retries, notify / notify-next outbox rows (one fanout row above
- *    FANOUT_THRESHOLD things) and the rollup of SNAPSHOT jobs whose last execution ended.
- * The caller calls `deps.outboxWritten()` after commit.
+ *    FANOUT_THRESHOLD things) and the rollup of SNAPSHOT jobs whose last execution ended, in one statement
+ *    (fj_after_change, migration 0006).
+ * A device batch runs all four steps in one statement (writeDeviceBatch). The caller calls
+ * `deps.outboxWritten()` after commit.
  */
 
 /**
  * A change that touches more things than this defers their notify and notify-next rows to one `fanout` outbox
- * row (insertFanout), expanded after commit by the dispatcher, and writes its execution events bare
- * (insertBareExecutionEvents). Writing 100,000 notify payloads, 100,000 notify-next rows, 100,000 things
+ * row, expanded after commit by the dispatcher, and writes its execution events bare
+ * (fj_after_change, migration 0006). Writing 100,000 notify payloads, 100,000 notify-next rows, 100,000 things
  * updates and the event payloads inside a CreateJob or a timeout batch took most of its time; a device request
  * (or a micro-batch of them, a few hundred at most) stays far below and notifies inline.
  */
@@ -82,9 +77,10 @@ export async function writeExecutions<
 }
 
 /**
- * Step 4 of the funnel: notify for pending-set membership changes, notify-next for head changes (deferred to a
- * fanout row above FANOUT_THRESHOLD things), execution events, retries, rollup of jobs whose last execution
- * ended. Returns the jobs it completed.
+ * Step 4 of the funnel, in one statement: fj_after_change (migration 0006) writes the execution events, queues
+ * retries, writes notify for pending-set membership changes and notify-next for head changes (one fanout row above
+ * FANOUT_THRESHOLD things, with bare events) and completes SNAPSHOT jobs whose last execution ended. Returns the
+ * jobs it completed.
  */
 async function afterExecutionsChanged(
   tx: Queryable,
@@ -92,44 +88,79 @@ async function afterExecutionsChanged(
   now: Date,
 ): Promise<{ completedJobIds: string[] }> {
   if (changes.length === 0) return { completedJobIds: [] };
-  const membership = new Set<string>();
-  const touched = new Set<string>();
-  const endedJobs = new Set<string>();
-  const events: ExecutionEventKey[] = [];
-  const ended: ExecutionChange[] = [];
-  for (const c of changes) {
-    touched.add(c.thingName);
-    const wasPending = c.previousStatus !== null && isPending(c.previousStatus);
-    const nowPending = !c.deleted && isPending(c.status);
-    if (wasPending !== nowPending) membership.add(c.thingName);
-    if (!nowPending) endedJobs.add(c.jobId);
-    // [protocol §6] An execution event when an execution ends or is deleted.
-    if (c.deleted) events.push({ ...c, operation: 'deleted' });
-    else if (wasPending && !nowPending) {
-      events.push({ ...c, operation: c.status.toLowerCase() as ExecutionEventOperation });
-      ended.push(c);
-    }
-  }
-  // Statements that do not read each other's writes are sent together (one round trip on PostgreSQL); the
-  // server still runs them in the order written. Retries only add things: a change above the threshold stays so.
-  const [, retries] = await Promise.all([
-    touched.size > FANOUT_THRESHOLD
-      ? insertBareExecutionEvents(tx, events, now)
-      : insertExecutionEvents(tx, events, now),
-    // [protocol §4] Retries of FAILED / TIMED_OUT executions join the pending set in this same transaction.
-    queueRetries(tx, ended, now),
-  ]);
-  for (const r of retries) {
-    touched.add(r.thingName);
-    membership.add(r.thingName);
-  }
-  const [, , completedJobIds] = await Promise.all([
-    touched.size > FANOUT_THRESHOLD
-      ? insertFanout(tx, { notifyThings: [...membership].sort(), notifyNextThings: [...touched].sort() }, now)
-      : insertNotifyForThings(tx, [...membership], now),
-    touched.size > FANOUT_THRESHOLD ? undefined : insertNotifyNextForThings(tx, [...touched], now),
-    // The rollup reads only executions and retries, written above.
-    completeJobsIfDone(tx, [...endedJobs], now),
-  ]);
-  return { completedJobIds };
+  const rows = await tx.query<{ completed: string[] }>(
+    `SELECT fj_after_change($1, $2, $3, $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[],
+       $9::text[]::boolean[]) AS completed`,
+    [
+      now,
+      EVENTS_ROOT,
+      FANOUT_THRESHOLD,
+      changes.map((c) => c.jobId),
+      changes.map((c) => c.thingName),
+      changes.map((c) => c.executionNumber),
+      changes.map((c) => c.status),
+      changes.map((c) => c.previousStatus),
+      // postgres.js types a JS boolean array as one boolean: sent as text.
+      changes.map((c) => String(c.deleted === true)),
+    ],
+  );
+  return { completedJobIds: rows[0]?.completed ?? [] };
+}
+
+/**
+ * One device write (StartNextPendingJobExecution claim or UpdateJobExecution) of a batch: a start-next asks for
+ * the thing's head, an update names its execution (the latest when executionNumber is omitted).
+ */
+export interface DeviceBatchWrite {
+  kind: 'start-next' | 'update';
+  thingName: string;
+  /** update only */
+  jobId?: string | undefined;
+  executionNumber?: number | undefined;
+  expectedVersion?: number | undefined;
+  /** What the write sets: the update's status, IN_PROGRESS for a claim. */
+  status: ExecutionStatus;
+  statusDetails?: Record<string, string> | undefined;
+  /** Minutes from now for the step timer; -1 clears it; undefined leaves it. */
+  stepTimeoutInMinutes?: number | undefined;
+}
+
+/** A write's execution as the batch left it, and whether the write applied. */
+export interface DeviceBatchResult {
+  applied: boolean;
+  row: ExecutionWithDocument;
+}
+
+/**
+ * The funnel's four steps for a batch of device writes (at most one per thing) fused into one statement,
+ * fj_device_batch (migration 0006): lock the things in name order, read each write's execution under the locks,
+ * one guarded UPDATE of those that apply (an update to a pending execution, at expectedVersion when given; a claim
+ * of a QUEUED head), then step 4 (fj_after_change) for every applied change. Returns, by write index, its
+ * execution as it now is; absent where the write found none (no such execution, or nothing pending).
+ */
+export async function writeDeviceBatch(
+  tx: Queryable,
+  now: Date,
+  writes: readonly DeviceBatchWrite[],
+): Promise<(DeviceBatchResult | undefined)[]> {
+  const rows = await tx.query<ExecutionWithDocument & { ord: number; applied: boolean }>(
+    `SELECT * FROM fj_device_batch($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[],
+       $9::text[], $10::bigint[], $11::int[])`,
+    [
+      now,
+      EVENTS_ROOT,
+      FANOUT_THRESHOLD,
+      writes.map((w) => w.kind),
+      writes.map((w) => w.thingName),
+      writes.map((w) => w.jobId ?? null),
+      writes.map((w) => w.executionNumber ?? null),
+      writes.map((w) => w.status),
+      writes.map((w) => (w.statusDetails === undefined ? null : JSON.stringify(w.statusDetails))),
+      writes.map((w) => w.expectedVersion ?? null),
+      writes.map((w) => w.stepTimeoutInMinutes ?? null),
+    ],
+  );
+  const out: (DeviceBatchResult | undefined)[] = writes.map(() => undefined);
+  for (const { ord, applied, ...row } of rows) out[ord - 1] = { applied, row };
+  return out;
 }

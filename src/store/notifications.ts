@@ -1,19 +1,10 @@
 import type { Queryable } from './db.js';
 import { PENDING_SQL } from './states-sql.js';
-import { LIMITS } from '../protocol/limits.js';
-import { completeBareEvents, insertJobEvents } from './events.js';
+import { EVENTS_ROOT } from '../protocol/topics.js';
+import { completeBareEvents } from './events.js';
 import { PENDING_RETRIES_SQL } from './retries.js';
 import { advanceFanout, lockFanoutChunk } from './outbox.js';
 import { lockThings } from './things.js';
-
-/** SQL for the data-plane JobExecutionSummary of alias e (integer epoch seconds, startedAt only once started). */
-export const SUMMARY_SQL = `jsonb_strip_nulls(jsonb_build_object(
-  'jobId', e.job_id,
-  'queuedAt', floor(extract(epoch FROM e.queued_at))::bigint,
-  'startedAt', floor(extract(epoch FROM e.started_at))::bigint,
-  'lastUpdatedAt', floor(extract(epoch FROM e.last_updated_at))::bigint,
-  'versionNumber', e.version_number,
-  'executionNumber', e.execution_number))`;
 
 /**
  * [protocol §3] The head ordering: IN_PROGRESS before QUEUED, then the job's priority (fleetjobs extension, higher
@@ -21,46 +12,20 @@ export const SUMMARY_SQL = `jsonb_strip_nulls(jsonb_build_object(
  */
 export const HEAD_ORDER_SQL = `(e.status <> 'IN_PROGRESS'), e.priority DESC, e.queued_at, e.seq`;
 
-/**
- * notify rows for things whose pending set gained or lost a member, payload as of this transaction, in one
- * statement: per thing, the first MAX_PENDING_LIST pending executions in head order straight off the head-order
- * index, so a thing with a long queue costs no more than one with ten.
- */
+/** notify rows for things whose pending set gained or lost a member, payload as of now (fj_notify, migration 0006). */
 export async function insertNotifyForThings(
   tx: Queryable,
   thingNames: readonly string[],
   now: Date,
 ): Promise<void> {
   if (thingNames.length === 0) return;
-  await tx.query(
-    `WITH t AS (SELECT DISTINCT unnest($1::text[]) AS thing_name),
-     top AS (
-       SELECT t.thing_name,
-              CASE WHEN e.status = 'IN_PROGRESS' THEN 'IN_PROGRESS' ELSE 'QUEUED' END AS list,
-              ${SUMMARY_SQL} AS summary,
-              e.ord
-       FROM t CROSS JOIN LATERAL (
-         SELECT e.*, row_number() OVER (ORDER BY ${HEAD_ORDER_SQL}) AS ord FROM job_executions e
-         WHERE e.thing_name = t.thing_name AND e.status IN (${PENDING_SQL})
-         ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}) e
-     ),
-     lists AS (SELECT thing_name, list, jsonb_agg(summary ORDER BY ord) AS items FROM top GROUP BY thing_name, list),
-     jobs AS (SELECT thing_name, jsonb_object_agg(list, items) AS jobs FROM lists GROUP BY thing_name)
-     INSERT INTO outbox (kind, thing_name, payload, created_at)
-     SELECT 'notify', t.thing_name,
-       jsonb_build_object('timestamp', floor(extract(epoch FROM $2::timestamptz))::bigint,
-                          'jobs', coalesce(jobs.jobs, '{}'::jsonb)),
-       $2
-     FROM t LEFT JOIN jobs USING (thing_name)
-     ORDER BY t.thing_name`,
-    [thingNames, now],
-  );
+  await tx.query(`SELECT fj_notify($1, $2::text[])`, [now, thingNames]);
 }
 
 /**
- * notify-next rows for things whose head (one index probe per thing) differs from the one last announced. The
- * row names the new head; the dispatcher reads the execution and its document when it publishes, so the outbox
- * never holds a copy of a 32 KB document per thing.
+ * notify-next rows for things whose head differs from the one last announced (fj_notify_next, migration 0006).
+ * The row names the new head; the dispatcher reads the execution and its document when it publishes, so the
+ * outbox never holds a copy of a 32 KB document per thing.
  */
 export async function insertNotifyNextForThings(
   tx: Queryable,
@@ -68,27 +33,7 @@ export async function insertNotifyNextForThings(
   now: Date,
 ): Promise<void> {
   if (thingNames.length === 0) return;
-  await tx.query(
-    `WITH heads AS (
-       SELECT t.thing_name, h.job_id, h.execution_number
-       FROM (SELECT DISTINCT unnest($1::text[]) AS thing_name) t
-       LEFT JOIN LATERAL (
-         SELECT e.job_id, e.execution_number FROM job_executions e
-         WHERE e.thing_name = t.thing_name AND e.status IN (${PENDING_SQL})
-         ORDER BY ${HEAD_ORDER_SQL} LIMIT 1) h ON true
-     ), changed AS (
-       UPDATE things th
-       SET notified_next_job_id = heads.job_id, notified_next_execution_number = heads.execution_number
-       FROM heads
-       WHERE th.thing_name = heads.thing_name
-         AND (th.notified_next_job_id IS DISTINCT FROM heads.job_id
-           OR th.notified_next_execution_number IS DISTINCT FROM heads.execution_number)
-       RETURNING th.thing_name, heads.job_id, heads.execution_number
-     )
-     INSERT INTO outbox (kind, thing_name, job_id, execution_number, created_at)
-     SELECT 'notify-next', thing_name, job_id, execution_number, $2 FROM changed ORDER BY thing_name`,
-    [thingNames, now],
-  );
+  await tx.query(`SELECT fj_notify_next($1, $2::text[])`, [now, thingNames]);
 }
 
 /** A SNAPSHOT job j whose rollout is done, with no pending execution and no retry waiting: ready to complete. */
@@ -97,8 +42,8 @@ const JOB_DONE_SQL = `j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHO
   AND NOT ${PENDING_RETRIES_SQL}`;
 
 /**
- * Completes SNAPSHOT jobs whose rollout is done and whose executions are all terminal, with a `completed` event.
- * The check runs first without a lock: most changes leave executions pending, and locking the job row on every
+ * Completes SNAPSHOT jobs whose rollout is done and whose executions are all terminal, with a `completed` event
+ * (fj_complete_jobs, migration 0006; JOB_DONE_SQL is its condition). The check runs first without a lock: most changes leave executions pending, and locking the job row on every
  * device update would serialize all of a job's devices until commit. Only jobs that look done are locked and
  * re-checked under the lock. Two transactions ending a job's last two executions at once may each still see the
  * other's as pending; the rollout worker's rollup sweep (selectJobsReadyToComplete) completes such a job on its
@@ -110,22 +55,11 @@ export async function completeJobsIfDone(
   now: Date,
 ): Promise<string[]> {
   if (jobIds.length === 0) return [];
-  const candidates = await tx.query<{ jobId: string }>(
-    `SELECT j.job_id FROM jobs j WHERE j.job_id = ANY($1::text[]) AND ${JOB_DONE_SQL}`,
-    [jobIds],
+  const rows = await tx.query<{ completed: string[] }>(
+    `SELECT fj_complete_jobs($1, $2, $3::text[]) AS completed`,
+    [now, EVENTS_ROOT, jobIds],
   );
-  if (candidates.length === 0) return [];
-  const ids = candidates.map((c) => c.jobId);
-  await tx.query(`SELECT 1 FROM jobs WHERE job_id = ANY($1::text[]) ORDER BY job_id FOR UPDATE`, [ids]);
-  const rows = await tx.query<{ jobId: string }>(
-    `UPDATE jobs j SET status = 'COMPLETED', completed_at = $2, last_updated_at = $2, version = version + 1
-     WHERE j.job_id = ANY($1::text[]) AND ${JOB_DONE_SQL}
-     RETURNING j.job_id`,
-    [ids, now],
-  );
-  const completed = rows.map((r) => r.jobId);
-  await insertJobEvents(tx, completed, 'completed', now);
-  return completed;
+  return rows[0]?.completed ?? [];
 }
 
 /** Jobs ready to complete that no change completed (the race described at completeJobsIfDone), oldest first. */

@@ -96,31 +96,6 @@ export async function deleteOutboxRows(tx: Queryable, ids: readonly number[]): P
 }
 
 /**
- * One deferred notification for a change that touched many things (migration 0004): the things to notify and
- * to notify-next, each list in thing-name order.
- */
-export async function insertFanout(
-  tx: Queryable,
-  args: { notifyThings: readonly string[]; notifyNextThings: readonly string[] },
-  now: Date,
-): Promise<void> {
-  await tx.query(
-    `INSERT INTO outbox (kind, notify_things, notify_next_things, created_at)
-     VALUES ('fanout', $1::text[], coalesce($2::text[], $1::text[]), $3)`,
-    // A fan-out's two lists are the same 100,000 names: sent once.
-    [
-      args.notifyThings,
-      sameList(args.notifyThings, args.notifyNextThings) ? null : args.notifyNextThings,
-      now,
-    ],
-  );
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-/**
  * Whether a fanout row or a bare event waits for expansion: a cheap look (two partial indexes) before a
  * dispatcher opens a transaction for one.
  */

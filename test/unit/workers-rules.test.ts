@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CronSyntaxError, parseCron, toFiveFieldCron } from '../../src/service/cron.js';
 import { inMaintenanceWindow, initialJobState, ratePerMinute } from '../../src/service/rollout.js';
-import { retryDelayMs, shouldRetry } from '../../src/store/retries.js';
 import { trippedAbortCriterion } from '../../src/workers/rollout.js';
 import type { JobProcessDetails } from '../../src/store/jobs.js';
 
@@ -96,43 +95,6 @@ describe('job start state', () => {
       status: 'IN_PROGRESS',
       rolloutPending: false,
     });
-  });
-});
-
-describe('retries', () => {
-  const base = { failedBefore: 0, timedOutBefore: 0 };
-  it('retries a type within its own criterion and within ALL', () => {
-    const retryConfig = {
-      criteriaList: [
-        { failureType: 'FAILED' as const, numberOfRetries: 2 },
-        { failureType: 'ALL' as const, numberOfRetries: 3 },
-      ],
-    };
-    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 0, retryConfig })).toBe(true);
-    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 2, failedBefore: 2, retryConfig })).toBe(
-      false,
-    );
-    expect(shouldRetry({ ...base, status: 'TIMED_OUT', retryAttempt: 2, failedBefore: 2, retryConfig })).toBe(
-      true,
-    );
-    expect(
-      shouldRetry({ ...base, status: 'TIMED_OUT', retryAttempt: 3, timedOutBefore: 1, retryConfig }),
-    ).toBe(false);
-  });
-
-  it('never goes beyond 10 retries in all', () => {
-    const retryConfig = { criteriaList: [{ failureType: 'ALL' as const, numberOfRetries: 50 }] };
-    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 9, retryConfig })).toBe(true);
-    expect(shouldRetry({ ...base, status: 'FAILED', retryAttempt: 10, retryConfig })).toBe(false);
-  });
-
-  it('draws a full-jitter delay under the exponential cap', () => {
-    const config = { criteriaList: [], retryDelaySeconds: 10, backoffFactor: 3, maxDelaySeconds: 60 };
-    expect(retryDelayMs(config, 1, () => 0.999999)).toBe(9_999);
-    expect(retryDelayMs(config, 2, () => 0.5)).toBe(15_000);
-    expect(retryDelayMs(config, 3, () => 0.999999)).toBe(59_999);
-    expect(retryDelayMs(config, 3, () => 0)).toBe(0);
-    expect(retryDelayMs({ criteriaList: [] }, 4, () => 0.5)).toBe(0);
   });
 });
 

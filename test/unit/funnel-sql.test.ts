@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { LIMITS } from '../../src/protocol/limits.js';
+import { DEVICE_SETTABLE_STATUSES } from '../../src/protocol/states.js';
+import { PENDING_SQL, statusCountsSql } from '../../src/store/states-sql.js';
+import { HEAD_ORDER_SQL } from '../../src/store/notifications.js';
+
+const sql = readFileSync(new URL('../../migrations/0006_funnel_functions.sql', import.meta.url), 'utf8');
+
+describe('the write funnel in SQL (migration 0006)', () => {
+  it('uses the status lists, counters, head order and limits that src/protocol defines', () => {
+    const pending = [...sql.matchAll(/status IN \(([^)]*)\)/g)].map((m) => m[1]);
+    const settable = DEVICE_SETTABLE_STATUSES.map((s) => `'${s}'`).join(', ');
+    expect(pending.length).toBeGreaterThan(5);
+    for (const list of pending) expect([PENDING_SQL, `'FAILED', 'TIMED_OUT'`]).toContain(list);
+    expect(sql).toContain(`x.wanted IN (${settable})`);
+    expect(sql).toContain(statusCountsSql('l.status'));
+    // The head order: fj_notify (twice), fj_notify_next and fj_device_batch, and nothing else.
+    expect(sql.split(`ORDER BY ${HEAD_ORDER_SQL}`)).toHaveLength(5);
+    expect(sql.match(/ORDER BY \(e\.status <> 'IN_PROGRESS'\)/g)).toHaveLength(4);
+    expect(sql).toContain(`ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}) e`);
+    expect(sql).toContain(`p_retry_attempt < ${LIMITS.MAX_RETRIES_TOTAL}`);
+  });
+});
