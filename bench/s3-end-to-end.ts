@@ -6,8 +6,10 @@
  *   pair), S2 baseline) from the same run, what the broker alone and the database alone can do;
  * - the same at N = 100 over a table that already holds 1,000,000 finished executions, against the plain
  *   N = 100 runs it alternates with: whether the claim path stays fast as history grows;
+ * - against the broker floor, closed loop, N = 200 and 1,000: plain Aedes answering the same topics from memory
+ *   (server kind aedes-jobs), the same devices and workload, alternating with the fleetjobs runs of that size;
  * - open loop (latency), N = 1,000 at a stated rate (BENCH_S3_RATE pairs/s, default 500): p99 per pair from
- *   its scheduled start, the target's measure; the same schedule against S1's plain Aedes echo beside it.
+ *   its scheduled start, the target's measure; the same schedule against the broker floor beside it.
  */
 import { connectFleet, type Fleet, type FleetRun } from './lib/loadgen.js';
 import { insertThings } from '../src/store/things.js';
@@ -24,7 +26,7 @@ import {
   type RunContext,
 } from './lib/runner.js';
 import { asPaced, envNumber, pacedRow } from './lib/paced.js';
-import { connectEchoFleet, ROOT } from './s1-request-reply.js';
+import { ROOT } from './s1-request-reply.js';
 
 export interface JobsRun {
   fleet: FleetRun;
@@ -239,28 +241,82 @@ async function seedHistory(s: BenchSchema, n: number, rows: number): Promise<voi
   await s.db.query(`CHECKPOINT`);
 }
 
-/** S1's baseline server (plain Aedes, ack-first echo) under the same open-loop load: pairs of two `get`s. */
-async function measurePacedEcho(ctx: RunContext, n: number, ratePerSec: number): Promise<Measurement> {
-  const server = await startServer('aedes-echo');
+/**
+ * S3's broker floor: the same devices, workload and schedule against plain Aedes answering start-next and update
+ * from memory (server kind aedes-jobs), warm-up included. Closed loop without ratePerSec.
+ */
+async function measureMemoryJobs(
+  ctx: RunContext,
+  n: number,
+  jobs: number,
+  ratePerSec?: number,
+): Promise<Measurement> {
+  const server = await startServer('aedes-jobs', { memoryFleet: { thingNames: thingNames(n), jobs } });
   try {
-    const fleet = await connectEchoFleet(server, n);
+    const fleet = await connectFleet({
+      host: server.host,
+      port: server.port,
+      thingNames: thingNames(n),
+      processes: n >= 1000 ? 2 : 1,
+      root: ROOT,
+      clean: true,
+      subscribe: 'replies+notify-next',
+      connectConcurrency: 100,
+    });
     try {
-      const { r, usage, counters } = await runPacedEcho(ctx, server, fleet, ratePerSec);
+      const warm = await warmUp(ctx, fleet, 'jobs', ratePerSec);
+      await server.child.call('meterStart');
+      const r = await fleet.run({
+        workload: 'jobs',
+        durationMs: ctx.durationMs,
+        replyTimeoutMs: 60_000,
+        ...(ratePerSec === undefined ? {} : { ratePerSec }),
+      });
+      const usage = await server.child.call<ProcessUsage>('meterStop');
+      const c = r.counters;
       const m: Measurement = {
         variant: 'baseline',
-        value: NaN,
+        value: c.completed / (r.elapsedMs / 1000),
         latency: r.latency,
         usage: [usage, ...r.usage],
-        counters,
-        extra: { devices: fleet.size, lateReplies: r.counters.late },
+        counters: {
+          lost: c.lost + warm.lost,
+          duplicated: c.duplicated + warm.duplicated,
+          doubleClaimed: c.doubleClaimed + warm.doubleClaimed,
+        },
+        extra: {
+          devices: fleet.size,
+          rejected: c.rejected,
+          notifyNextPerSec: c.notifyNext / (r.elapsedMs / 1000),
+          drained: c.drained,
+        },
       };
-      return asPaced(m, r.schedule);
+      return ratePerSec === undefined ? m : asPaced(m, r.schedule);
     } finally {
       await fleet.close();
     }
   } finally {
     await server.child.exit();
   }
+}
+
+/** S3 against its broker floor, closed loop: fleetjobs ÷ the in-memory server on the same broker, same run. */
+function floorRow(n: number, runs: Measurement[]): ResultRow {
+  const ratio = ratioOf(runs);
+  return {
+    id: 'S3',
+    title: `start-next → update SUCCEEDED, N=${n.toLocaleString('en-US')}, against the broker floor`,
+    unit: 'pairs/s',
+    lowerIsBetter: false,
+    baselineName: 'plain Aedes answering the same topics from memory',
+    runs,
+    ratio,
+    target: '≥ 0.6 × the broker floor',
+    met: ratio === undefined ? undefined : ratio.median >= 0.6,
+    notes: [
+      `closed loop, latency per request: p99 ${medianOf(runs, 'fleetjobs', (m) => m.latency?.p99Ms)} ms vs ${medianOf(runs, 'baseline', (m) => m.latency?.p99Ms)} ms from memory`,
+    ],
+  };
 }
 
 /** The S3 figures of one closed-loop size: pairs/s against min(S1 baseline ÷ 2, S2 baseline). */
@@ -303,29 +359,41 @@ function closedRow(earlier: readonly ResultRow[], n: number, runs: Measurement[]
 
 export async function runS3(ctx: RunContext, earlier: readonly ResultRow[]): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
-  const sizes = ctx.smoke ? [50] : [100, 1000];
+  // Closed loop: N=100 and 1,000 against min(S1, S2); N=200 and 1,000 against the broker floor, each run beside
+  // the fleetjobs runs of its size and alternating with them.
+  const sizes = ctx.smoke ? [50] : [100, 200, 1000];
+  const closedSizes = ctx.smoke ? [50] : [100, 1000];
+  const floorSizes = ctx.smoke ? [] : [200, 1000];
   // The hot-table variant runs beside N=100, alternating with it, so that their ratio is fair. The smoke run
-  // leaves it out, and the open loop's echo baseline too, to stay within its minute.
+  // leaves it out, the broker floor and the open loop's baseline too, to stay within its minute.
   const hotN = ctx.smoke ? undefined : 100;
   const history = envNumber('BENCH_S3_HISTORY', 1_000_000);
   for (const n of sizes) {
     const runs: Measurement[] = [];
     const hot: Measurement[] = [];
+    const floor: Measurement[] = [];
+    const variants = ['plain', ...(n === hotN ? ['hot'] : []), ...(floorSizes.includes(n) ? ['floor'] : [])];
     for (let rep = 0; rep < ctx.reps; rep++) {
-      const order = n !== hotN ? ['plain'] : rep % 2 === 0 ? ['plain', 'hot'] : ['hot', 'plain'];
+      const order = rep % 2 === 0 ? variants : [...variants].reverse();
       for (const v of order) {
-        const label = `S3 N=${n}${v === 'hot' ? ` over ${history} finished executions` : ''} rep ${rep + 1}/${ctx.reps}`;
+        const label = `S3 N=${n}${v === 'hot' ? ` over ${history} finished executions` : v === 'floor' ? ' broker floor' : ''} rep ${rep + 1}/${ctx.reps}`;
         ctx.log(label);
-        const { m } = await measureJobs(ctx, {
-          n,
-          jobs: jobsFor(ctx, n),
-          ...(v === 'hot' ? { seed: (s: BenchSchema) => seedHistory(s, n, history) } : {}),
-        });
+        const m =
+          v === 'floor'
+            ? await measureMemoryJobs(ctx, n, jobsFor(ctx, n))
+            : (
+                await measureJobs(ctx, {
+                  n,
+                  jobs: jobsFor(ctx, n),
+                  ...(v === 'hot' ? { seed: (s: BenchSchema) => seedHistory(s, n, history) } : {}),
+                })
+              ).m;
         ctx.log(`${label}: ${m.value.toFixed(1)} pairs/s p99 ${m.latency?.p99Ms} ms`);
-        (v === 'hot' ? hot : runs).push(m);
+        (v === 'hot' ? hot : v === 'floor' ? floor : runs).push(m);
       }
     }
-    rows.push(closedRow(earlier, n, runs));
+    if (closedSizes.includes(n)) rows.push(closedRow(earlier, n, runs));
+    if (floorSizes.includes(n)) rows.push(floorRow(n, [...floor, ...runs]));
     if (n !== hotN) continue;
     // Paired per repetition with the plain runs of the same size, which become this row's baseline.
     const hotRuns = [
@@ -360,12 +428,15 @@ export async function runS3(ctx: RunContext, earlier: readonly ResultRow[]): Pro
   if (ctx.smoke) ctx.log(label);
   const runs = ctx.smoke
     ? [await paced()]
-    : await interleave(ctx, label, { baseline: () => measurePacedEcho(ctx, n, rate), fleetjobs: paced });
+    : await interleave(ctx, label, {
+        baseline: () => measureMemoryJobs(ctx, n, jobsFor(ctx, n), rate),
+        fleetjobs: paced,
+      });
   rows.push(
     pacedRow({
       id: 'S3',
       title: `start-next → update SUCCEEDED, N=${n.toLocaleString('en-US')}, open loop at ${rate} pairs/s`,
-      baselineName: 'Aedes ack-first echo, same schedule (two gets per pair)',
+      baselineName: 'the broker floor (plain Aedes answering from memory), same schedule',
       runs,
       targetMs: 50,
     }),

@@ -23,6 +23,11 @@ export type ServerKind =
   | 'aedes-echo'
   /** fleetjobs' broker and device router, over a store that answers every query at once with no rows. */
   | 'fleetjobs-router'
+  /**
+   * The broker floor of S3: plain Aedes answering start-next and update from memory (no database), with the
+   * replies and the notify-next that fleetjobs sends; ack-first like the echo.
+   */
+  | 'aedes-jobs'
   /** The whole fleetjobs server (createFleetJobs) on PostgreSQL, auth off, every listener on port 0. */
   | 'fleetjobs';
 
@@ -37,6 +42,8 @@ export interface StartArgs {
   clockBehindMs?: number;
   /** fleetjobs: cluster mode over this Redis (S8). */
   redisUrl?: string;
+  /** aedes-jobs: the things and how many QUEUED executions each holds, as seedFleet seeds them. */
+  memoryFleet?: { thingNames: string[]; jobs: number };
 }
 
 const meter = processMeter('server');
@@ -90,6 +97,129 @@ async function startAedesEcho(host: string): Promise<number> {
   const port = await listen(server, host);
   close = async () => {
     // Aedes first: it ends the client connections that server.close() would otherwise wait for.
+    await new Promise<void>((r) => aedes.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return port;
+}
+
+interface MemoryExecution {
+  jobId: string;
+  status: 'QUEUED' | 'IN_PROGRESS';
+  queuedAt: number;
+  startedAt?: number;
+  lastUpdatedAt: number;
+  versionNumber: number;
+  executionNumber: number;
+  jobDocument: unknown;
+}
+
+/**
+ * S3's broker floor: what a server that keeps every execution in memory can do on the same broker and topics.
+ * Each thing's QUEUED executions in job order; start-next claims the head, update SUCCEEDED (with
+ * expectedVersion) removes it and publishes notify-next with the new head, as fleetjobs does.
+ */
+async function startAedesJobs(host: string, fleet: { thingNames: string[]; jobs: number }): Promise<number> {
+  const aedes = await Aedes.createBroker({ drainTimeout: 10_000 });
+  plainAedes = aedes;
+  const epoch = Math.floor(Date.now() / 1000);
+  const queues = new Map<string, MemoryExecution[]>();
+  for (const thing of fleet.thingNames) {
+    queues.set(
+      thing,
+      Array.from({ length: fleet.jobs }, (_, j) => ({
+        jobId: `bench-job-${String(j).padStart(4, '0')}`,
+        status: 'QUEUED' as const,
+        queuedAt: epoch,
+        lastUpdatedAt: epoch,
+        versionNumber: 1,
+        executionNumber: 1,
+        jobDocument: { operation: 'bench', step: j },
+      })),
+    );
+  }
+  const send = (topic: string, body: unknown) =>
+    aedes.publish(
+      {
+        cmd: 'publish',
+        topic,
+        payload: Buffer.from(JSON.stringify(body)),
+        qos: 1,
+        retain: false,
+        dup: false,
+      },
+      () => {},
+    );
+  const tokenOf = (payload: Buffer | string): unknown => {
+    try {
+      return (JSON.parse(payload.toString()) as { clientToken?: unknown }).clientToken;
+    } catch {
+      return undefined;
+    }
+  };
+  aedes.subscribe(
+    '$aws/things/+/jobs/start-next',
+    (packet, cb) => {
+      cb();
+      const thing = packet.topic.split('/')[2] as string;
+      const head = queues.get(thing)?.[0];
+      const now = Math.floor(Date.now() / 1000);
+      if (head?.status === 'QUEUED') {
+        head.status = 'IN_PROGRESS';
+        head.versionNumber += 1;
+        head.startedAt = now;
+        head.lastUpdatedAt = now;
+      }
+      const reply: Record<string, unknown> = { clientToken: tokenOf(packet.payload), timestamp: now };
+      if (head) reply.execution = { ...head, thingName: thing };
+      send(`${packet.topic}/accepted`, reply);
+    },
+    () => {},
+  );
+  aedes.subscribe(
+    '$aws/things/+/jobs/+/update',
+    (packet, cb) => {
+      cb();
+      const [, , thing, , jobId] = packet.topic.split('/') as string[];
+      const queue = queues.get(thing as string) ?? [];
+      const now = Math.floor(Date.now() / 1000);
+      let body: { clientToken?: unknown; expectedVersion?: number; status?: string } = {};
+      try {
+        body = JSON.parse(packet.payload.toString()) as typeof body;
+      } catch {
+        body = {};
+      }
+      const i = queue.findIndex((e) => e.jobId === jobId);
+      const current = queue[i];
+      if (
+        current === undefined ||
+        (body.expectedVersion !== undefined && body.expectedVersion !== current.versionNumber)
+      ) {
+        send(`${packet.topic}/rejected`, {
+          code: current === undefined ? 'ResourceNotFound' : 'VersionMismatch',
+          message: 'rejected',
+          timestamp: now,
+          clientToken: body.clientToken,
+        });
+        return;
+      }
+      queue.splice(i, 1);
+      send(`${packet.topic}/accepted`, {
+        clientToken: body.clientToken,
+        timestamp: now,
+        executionState: { status: body.status ?? 'SUCCEEDED', versionNumber: current.versionNumber + 1 },
+      });
+      const next = queue[0];
+      send(
+        `$aws/things/${thing}/jobs/notify-next`,
+        next ? { timestamp: now, execution: next } : { timestamp: now },
+      );
+    },
+    () => {},
+  );
+  const server = createServer({ noDelay: true }, (socket) => aedes.handle(socket));
+  const port = await listen(server, host);
+  close = async () => {
     await new Promise<void>((r) => aedes.close(() => r()));
     await new Promise<void>((r) => server.close(() => r()));
   };
@@ -163,7 +293,9 @@ serve(
           ? await startAedesEcho(args.host)
           : args.kind === 'fleetjobs-router'
             ? await startFleetJobsRouter(args.host)
-            : await startFleetJobs(args);
+            : args.kind === 'aedes-jobs'
+              ? await startAedesJobs(args.host, args.memoryFleet ?? { thingNames: [], jobs: 0 })
+              : await startFleetJobs(args);
       return { host: args.host, port };
     },
     /** Stops the server and its pool (so PostgreSQL's statistics are flushed) but keeps the process. */
