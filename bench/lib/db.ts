@@ -9,6 +9,8 @@ import { pino } from 'pino';
 
 export const BENCH_DATABASE_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+const SEED_STATEMENT_MS = 3_600_000;
+
 /** A migrated schema of the bench's own, dropped by drop(); every run starts from a fresh one. */
 export interface BenchSchema {
   schema: string;
@@ -23,7 +25,8 @@ export async function createBenchSchema(url = BENCH_DATABASE_URL, max = 4): Prom
   const schema = `fj_bench_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = createPostgresDb({ url, max: 1 });
   await admin.query(`CREATE SCHEMA ${schema}`);
-  const db = createPostgresDb({ url, schema, max });
+  // Seeding writes up to 1,000,000 rows in one statement, longer than the deployed statement timeout.
+  const db = createPostgresDb({ url, schema, max, timeouts: { statementMs: SEED_STATEMENT_MS } });
   await migrate(db);
   return {
     schema,
