@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { readFile } from 'node:fs/promises';
 import { BACKENDS, createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
+import { operatorClient } from '../helpers/operator.js';
 import { connectDevice, deviceRequest, waitForMessage } from '../helpers/mqtt.js';
 import type { FleetJobs } from '../../src/app.js';
-import { runOperatorCli, type CliIo } from '../../src/cli/commands/index.js';
 
 const T0 = Date.parse('2026-04-01T00:00:00Z');
 
@@ -16,31 +15,7 @@ describe.each(BACKENDS)('dead letters and RetryJobExecution on %s', (backend) =>
   let d2: MqttClient;
   let now = new Date(T0);
   const at = (s: number) => (now = new Date(T0 + s * 1000));
-  const rest = async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${app.addresses.http}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return {
-      status: res.status,
-      error: res.headers.get('x-amzn-errortype'),
-      body: text === '' ? {} : (JSON.parse(text) as Record<string, any>), // eslint-disable-line @typescript-eslint/no-explicit-any
-    };
-  };
-  const cli = async (argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: CliIo = {
-      env: { FLEETJOBS_API: app.addresses.http },
-      out: { write: (s: string) => (out += s) },
-      err: { write: (s: string) => (err += s) },
-      readFile: (p) => readFile(p, 'utf8'),
-    };
-    const code = await runOperatorCli(argv, io);
-    return { code, out, err };
-  };
+  const { rest, cli } = operatorClient(() => app.addresses.http);
   const root = (thing: string) => `$aws/things/${thing}/jobs`;
   const fail = async (device: MqttClient, thing: string, jobId: string, reason: string) => {
     const started = await deviceRequest(device, `${root(thing)}/start-next`, {});

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BACKENDS, createTestDb, TEST_DATABASE_URL, type TestDb } from '../helpers/db.js';
@@ -7,8 +7,8 @@ import { createPgliteDb, createPostgresDb, type Db } from '../../src/store/db.js
 import { loadMigrations, migrate } from '../../src/store/migrate.js';
 import { selectJobTemplate, selectJobTemplateVersion } from '../../src/store/templates.js';
 import { startTestServer } from '../helpers/server.js';
+import { operatorClient } from '../helpers/operator.js';
 import type { FleetJobs } from '../../src/app.js';
-import { runOperatorCli, type CliIo } from '../../src/cli/commands/index.js';
 
 const SCHEMA = {
   type: 'object',
@@ -24,31 +24,7 @@ describe.each(BACKENDS)('job template versions, parameter schemas, export and im
   let t: TestDb;
   let app: FleetJobs;
   let dir: string;
-  const rest = async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${app.addresses.http}${path}`, {
-      method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const text = await res.text();
-    return {
-      status: res.status,
-      error: res.headers.get('x-amzn-errortype'),
-      body: text === '' ? {} : (JSON.parse(text) as Record<string, any>), // eslint-disable-line @typescript-eslint/no-explicit-any
-    };
-  };
-  const cli = async (argv: string[]) => {
-    let out = '';
-    let err = '';
-    const io: CliIo = {
-      env: { FLEETJOBS_API: app.addresses.http },
-      out: { write: (s: string) => (out += s) },
-      err: { write: (s: string) => (err += s) },
-      readFile: (p) => readFile(p, 'utf8'),
-    };
-    const code = await runOperatorCli(argv, io);
-    return { code, out, err };
-  };
+  const { rest, cli } = operatorClient(() => app.addresses.http);
   const v1 = {
     description: 'firmware v1',
     document: JSON.stringify({ op: 'flash', url: '${aws:iot:parameter:url}' }),
