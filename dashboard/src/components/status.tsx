@@ -1,5 +1,29 @@
 import { EXECUTION_STATUSES, STATUS_COUNTERS, type ExecutionStatus, type JobProcessDetails } from '../types';
 
+/** The executions tables' status filter: every status, or all of them (''). */
+export function StatusFilter(props: {
+  value: ExecutionStatus | '';
+  onChange: (status: ExecutionStatus | '') => void;
+}) {
+  return (
+    <label class="inline">
+      Status
+      <select
+        name="status"
+        value={props.value}
+        onChange={(e) => props.onChange(e.currentTarget.value as ExecutionStatus | '')}
+      >
+        <option value="">all</option>
+        {EXECUTION_STATUSES.map((s) => (
+          <option key={s} value={s}>
+            {s}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge s-${status}`}>{status.replace(/_/g, ' ')}</span>;
 }

@@ -2,18 +2,12 @@ import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import { api, query, seg } from '../api';
 import type { LiveJobs } from '../live';
 import { href } from '../router';
-import { counts, ProgressBar, StatusBadge, totals } from '../components/status';
+import { counts, ProgressBar, StatusBadge, StatusFilter, totals } from '../components/status';
 import { Empty, ErrorNotice, Loading } from '../components/notice';
 import { CancelJobDialog } from './cancel-job';
 import { ExecutionDetail } from './execution-detail';
 import { when } from '../format';
-import {
-  EXECUTION_STATUSES,
-  thingNameOf,
-  type ExecutionStatus,
-  type ExecutionSummary,
-  type Job,
-} from '../types';
+import { thingNameOf, type ExecutionStatus, type ExecutionSummary, type Job } from '../types';
 
 interface ExecutionsPage {
   executionSummaries: { thingArn: string; jobExecutionSummary: ExecutionSummary }[];
@@ -209,21 +203,7 @@ export function JobDetail({ jobId, live }: { jobId: string; live: LiveJobs }) {
         <div class="card-head">
           <h2>Executions</h2>
           <span class="grow" />
-          <label class="inline">
-            Status
-            <select
-              name="status"
-              value={filter}
-              onChange={(e) => setFilter(e.currentTarget.value as ExecutionStatus | '')}
-            >
-              <option value="">all</option>
-              {EXECUTION_STATUSES.map((s) => (
-                <option key={s} value={s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-          </label>
+          <StatusFilter value={filter} onChange={setFilter} />
         </div>
         {rowsError && <ErrorNotice error={rowsError} onRetry={() => void loadRows()} />}
         {rows === undefined ? (

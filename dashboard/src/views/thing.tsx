@@ -2,10 +2,10 @@ import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, seg } from '../api';
 import { href } from '../router';
-import { StatusBadge } from '../components/status';
+import { StatusBadge, StatusFilter } from '../components/status';
 import { Empty, ErrorNotice, Loading } from '../components/notice';
 import { when } from '../format';
-import { EXECUTION_STATUSES, type ExecutionStatus, type ExecutionSummary, type Thing } from '../types';
+import type { ExecutionStatus, ExecutionSummary, Thing } from '../types';
 
 interface ThingExecutions {
   executionSummaries: { jobId: string; jobExecutionSummary: ExecutionSummary }[];
@@ -52,21 +52,7 @@ export function ThingView({ thingName }: { thingName: string }) {
         </h2>
         {thing?.thingTypeName && <span class="badge">{thing.thingTypeName}</span>}
         <span class="grow" />
-        <label class="inline">
-          Status
-          <select
-            name="status"
-            value={filter}
-            onChange={(e) => setFilter(e.currentTarget.value as ExecutionStatus | '')}
-          >
-            <option value="">all</option>
-            {EXECUTION_STATUSES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
+        <StatusFilter value={filter} onChange={setFilter} />
       </div>
       {error && <ErrorNotice error={error} onRetry={() => setAttempt((n) => n + 1)} />}
       {attributes.length > 0 && (
