@@ -8,6 +8,7 @@
  * Redis pub/sub channels are global to a Redis server (the db index in the URL separates keys, not channels):
  * two clusters on one Redis must not share thing names.
  */
+import type { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
@@ -90,6 +91,17 @@ async function connect(url: string, log: Logger, role: string): Promise<Redis> {
   conn.options.retryStrategy = (times) => Math.min(times * 200, 2_000);
   conn.off('error', quiet);
   conn.on('error', (err: Error) => log.warn({ err: err.message, role }, 'Redis connection error'));
+  // Some commands are sent without anyone awaiting the reply (mqemitter-redis's QUIT at close, the persistence's
+  // LREM of a will): when the connection closes under one, its "Connection is closed" must not become an
+  // unhandled rejection. A caller that awaits still gets the error.
+  const send = conn.sendCommand.bind(conn);
+  conn.sendCommand = ((...args: Parameters<Redis['sendCommand']>) => {
+    const reply = send(...args) as Promise<unknown>;
+    reply.catch((err: Error) =>
+      log.debug({ err: err.message, role, command: args[0].name }, 'Redis command failed'),
+    );
+    return reply;
+  }) as Redis['sendCommand'];
   return conn;
 }
 
@@ -108,6 +120,8 @@ export async function connectCluster(url: string, log: Logger): Promise<ClusterB
     Redis,
   ];
   const mq = MQEmitterRedis({ pubConn, subConn });
+  // mqemitter-redis re-emits a failed publish on `state`; without a listener that would throw.
+  (mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis publish failed'));
   const persistence = aedesPersistenceRedis({ conn: store });
   oneSubscribeAtATime(persistence);
   return {

@@ -61,6 +61,8 @@ export async function takeRedisDb(index: number): Promise<TestRedis> {
   const url = `redis://127.0.0.1:${port}`;
   for (let attempt = 0; ; attempt++) {
     const probe = new Redis(url, { maxRetriesPerRequest: 1, lazyConnect: true, retryStrategy: () => null });
+    // Refused until redis-server listens: connect() rejects, and the same error must not be printed as unhandled.
+    probe.on('error', () => {});
     try {
       await probe.connect();
       await probe.ping();
