@@ -121,7 +121,9 @@ export async function connectCluster(url: string, log: Logger): Promise<ClusterB
   ];
   const mq = MQEmitterRedis({ pubConn, subConn });
   // mqemitter-redis re-emits a failed publish on `state`; without a listener that would throw.
-  (mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) => log.warn({ err: err.message }, 'Redis publish failed'));
+  (mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) =>
+    log.warn({ err: err.message }, 'Redis publish failed'),
+  );
   const persistence = aedesPersistenceRedis({ conn: store });
   oneSubscribeAtATime(persistence);
   return {
