@@ -10,13 +10,13 @@
 import type { AedesOptions } from 'aedes';
 import type { Logger } from 'pino';
 import type { ClientRegistry } from './clients.js';
-import { HeldWrites, writeDirect } from './delivery.js';
+import { HeldWrites, type DirectWrites } from './delivery.js';
 import type { BrokerHooks } from './index.js';
 
 export function createAuthorizeHooks(
   hooks: BrokerHooks,
   clients: ClientRegistry,
-  directWrites: WeakSet<Buffer>,
+  directWrites: DirectWrites,
   log: Logger,
 ): Pick<AedesOptions, 'authorizeSubscribe' | 'authorizePublish' | 'authorizeForward'> {
   return {
@@ -42,7 +42,7 @@ export function createAuthorizeHooks(
         hooks.answer(who, packet.topic, packet.payload as Buffer).then(
           (reply) => {
             if (reply === undefined || client.closed) return HeldWrites.release(held);
-            writeDirect(client, reply, qos, directWrites, (err) =>
+            directWrites.write(client, reply, qos, (err) =>
               log.debug({ err, clientId: client.id }, 'reply not delivered'),
             );
             held.releaseAfterReply();
@@ -57,7 +57,7 @@ export function createAuthorizeHooks(
     },
     authorizeForward(_client, packet) {
       // A reply on its way to its requester is recognised by its payload alone, before any topic is parsed.
-      if (directWrites.has(packet.payload as Buffer)) return packet;
+      if (directWrites.has(packet.payload)) return packet;
       return hooks.isPrivateTopic(packet.topic) ? null : packet;
     },
   };

@@ -6,7 +6,7 @@
  * aedes is pinned to one exact version in package.json for this, and test/integration/broker-aedes-internals
  * fails on a version where the property is gone or no longer used for QoS 0 deliveries.
  */
-import type { AedesPublishPacket, Client } from 'aedes';
+import type { AedesPublishPacket, Client, PublishPacket } from 'aedes';
 import type { Duplex } from 'node:stream';
 
 /**
@@ -96,21 +96,48 @@ export function shapeQos0Deliveries(client: Client, maxBytes: number): void {
 }
 
 /**
- * Writes a message to one client only, whether or not it subscribed, never through the broker's fan-out (so in
- * cluster mode it never crosses Redis either). `direct` marks the payload for authorizeForward.
+ * Messages written to one client only, whether or not it subscribed, never through the broker's fan-out (so in
+ * cluster mode they never cross Redis either): replies and catch-up. Their payloads are what authorizeForward lets
+ * by on private topics.
+ *
+ * Aedes delivers a message to a client only if its brokerCounter is above the last one that client got with the
+ * same brokerId (its dedupe of overlapping subscriptions). A direct write is quicker than a fan-out publish (one
+ * persistence write, against the offline enqueue and, in cluster mode, a Redis round trip), so under the broker's
+ * own id a reply overtaking a notify-next published just before it made Aedes drop that notify-next for good.
+ * Direct writes therefore count under an id of their own; they all take the same path, so they reach a client in
+ * their own counter order.
  */
-export function writeDirect(
-  client: Client,
-  message: { topic: string; payload: Buffer },
-  qos: 0 | 1,
-  direct: WeakSet<Buffer>,
-  onError: (err: Error) => void,
-): void {
-  direct.add(message.payload);
-  client.publish(
-    { cmd: 'publish', topic: message.topic, payload: message.payload, qos, retain: false, dup: false },
-    (err) => {
+export class DirectWrites {
+  private readonly payloads = new WeakSet<Buffer>();
+  private counter = 0;
+
+  /** `brokerId`: unique to this broker; no ':' (aedes-persistence-redis splits its keys on it). */
+  constructor(private readonly brokerId: string) {}
+
+  has(payload: unknown): boolean {
+    return Buffer.isBuffer(payload) && this.payloads.has(payload);
+  }
+
+  write(
+    client: Client,
+    message: { topic: string; payload: Buffer },
+    qos: 0 | 1,
+    onError: (err: Error) => void,
+  ): void {
+    this.payloads.add(message.payload);
+    // Aedes' Packet keeps a brokerId and brokerCounter it is given.
+    const packet: PublishPacket & { brokerId: string; brokerCounter: number } = {
+      cmd: 'publish',
+      topic: message.topic,
+      payload: message.payload,
+      qos,
+      retain: false,
+      dup: false,
+      brokerId: this.brokerId,
+      brokerCounter: ++this.counter,
+    };
+    client.publish(packet, (err) => {
       if (err) onError(err);
-    },
-  );
+    });
+  }
 }

@@ -18,6 +18,7 @@
  * The concerns live apart: listeners.ts (sockets), clients.ts (identity), authorize.ts (topic policy and
  * requests), delivery.ts (how bytes reach a client), cluster.ts (Redis, for several nodes).
  */
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
@@ -26,7 +27,7 @@ import { LIMITS } from '../src/protocol/limits.js';
 import { createAuthorizeHooks } from './authorize.js';
 import { createClientRegistry } from './clients.js';
 import type { ClusterBackend } from './cluster.js';
-import { shapeQos0Deliveries, writeDirect } from './delivery.js';
+import { DirectWrites, shapeQos0Deliveries } from './delivery.js';
 import { createListeners, type BrokerAddresses, type TlsListenerOptions } from './listeners.js';
 import { limitPacketSize } from './packet-limit.js';
 import { refuseMqtt5 } from './protocol-version.js';
@@ -99,10 +100,12 @@ export interface EmbeddedBroker extends Broker {
 export function createBroker(options: BrokerOptions): EmbeddedBroker {
   const { hooks, log } = options;
   const clients = createClientRegistry(hooks, log);
-  // Payloads written to one client alone (replies, catch-up): the only packets on private topics let by.
-  const directWrites = new WeakSet<Buffer>();
+  const id = randomUUID();
+  // Replies and catch-up, written to one client alone: the only packets on private topics let by.
+  const directWrites = new DirectWrites(`${id}-direct`);
 
   const aedesOptions: AedesOptions = {
+    id,
     drainTimeout: options.drainTimeoutMs ?? 10_000,
     preConnect(client, packet, done) {
       const refused = refuseMqtt5(client.conn, packet.protocolVersion ?? 4, () =>
@@ -137,7 +140,7 @@ export function createBroker(options: BrokerOptions): EmbeddedBroker {
         (messages) => {
           if (client.closed) return;
           for (const m of messages) {
-            writeDirect(client, m, 1, directWrites, (err) =>
+            directWrites.write(client, m, 1, (err) =>
               log.debug({ err, clientId: client.id }, 'catch-up not delivered'),
             );
           }

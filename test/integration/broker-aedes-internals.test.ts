@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import type { Client } from 'aedes';
+import type { AedesPublishPacket, Client } from 'aedes';
 import type { MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, type EmbeddedBroker } from '../../broker/index.js';
-import { connectDevice, waitForMessage } from '../helpers/mqtt.js';
+import { connectDevice, recordMessages, waitForMessage } from '../helpers/mqtt.js';
 
 const packageJson = (path: string) =>
   JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
@@ -13,9 +13,10 @@ const packageJson = (path: string) =>
   };
 
 /**
- * broker/delivery.ts replaces Aedes' undeclared per-client `deliver0`. This file fails on an aedes version where
- * the property is gone or Aedes no longer delivers QoS 0 through it, before the broker silently loses its
- * QoS 0 shaping (bench S7's stalled-subscriber protection).
+ * broker/delivery.ts replaces Aedes' undeclared per-client `deliver0`, and gives the messages it writes to one
+ * client a brokerId and brokerCounter of their own. This file fails on an aedes version where the property is
+ * gone or Aedes no longer delivers QoS 0 through it, before the broker silently loses its QoS 0 shaping (bench
+ * S7's stalled-subscriber protection), or where a reply again makes Aedes drop a message published before it.
  */
 describe('the Aedes internals the embedded broker relies on', () => {
   let broker: EmbeddedBroker;
@@ -31,8 +32,8 @@ describe('the Aedes internals the embedded broker relies on', () => {
       log: pino({ level: 'silent' }),
       hooks: {
         authenticate: async (client, username) => ({ ok: true, identity: username ?? client.id }),
-        inspectPublish: () => 'forward',
-        answer: async () => undefined,
+        inspectPublish: (_client, topic) => (topic.endsWith('/request') ? 'answer' : 'forward'),
+        answer: async (_client, topic) => ({ topic: `${topic}/reply`, payload: Buffer.from('reply') }),
         isPrivateTopic: () => false,
       },
     });
@@ -70,6 +71,41 @@ describe('the Aedes internals the embedded broker relies on', () => {
     expect((await got).payload.toString()).toBe('hello');
     expect(originals.get('sub-0')).not.toBe('deliverQoS0');
     expect(calls.get('sub-0')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a reply that overtakes a message published to the client before it does not make Aedes drop that message', async () => {
+    // Aedes delivers a message to a client only if its brokerCounter is above the last one the client got from
+    // the same brokerId. A fan-out publish takes the longer path (in cluster mode, through Redis): it is held here
+    // until the reply, written later with a higher counter, has arrived.
+    const mq = (broker.aedes as unknown as { mq: { emit(p: AedesPublishPacket, cb: () => void): void } }).mq;
+    const emit = mq.emit.bind(mq);
+    const held: (() => void)[] = [];
+    mq.emit = (packet, cb) => {
+      if (packet.topic === 'internals/order/notify') held.push(() => emit(packet, cb));
+      else emit(packet, cb);
+    };
+    try {
+      for (const clean of [true, false]) {
+        const device = await connectDevice(url, { clientId: `order-${clean}`, clean });
+        devices.push(device);
+        // The reply arrives without a subscription; the request itself is not subscribed to.
+        await device.subscribeAsync(['internals/order/notify', 'internals/order/last'], { qos: 1 });
+        const seen = recordMessages(device, 'internals/order/#');
+        const published = broker.publish('internals/order/notify', 'published first', 1);
+        const reply = waitForMessage(device, 'internals/order/request/reply');
+        await device.publishAsync('internals/order/request', 'ask', { qos: 1 });
+        await reply;
+        for (const release of held.splice(0)) release();
+        await published;
+        // Published after both, through the fan-out: once it is in, so is everything before it.
+        const last = waitForMessage(device, 'internals/order/last');
+        await broker.publish('internals/order/last', 'published last', 1);
+        await last;
+        expect(seen.map((m) => m.payload.toString())).toEqual(['reply', 'published first', 'published last']);
+      }
+    } finally {
+      mq.emit = emit;
+    }
   });
 
   it('closes every connection of an identity and only those', async () => {
