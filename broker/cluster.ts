@@ -21,6 +21,7 @@ const aedesPersistenceRedis = require('aedes-persistence-redis') as (opts: { con
 
 interface Persistence {
   addSubscriptions(client: { id: string }, subs: { topic: string; qos: number }[]): Promise<unknown>;
+  outgoingEnqueueCombi(subs: unknown[], packet: unknown): Promise<void>;
 }
 
 /**
@@ -43,6 +44,31 @@ function oneSubscribeAtATime(persistence: Persistence): void {
       if (last.get(client.id) === entry) last.delete(client.id);
     };
     done.then(forget, forget);
+    return done;
+  };
+}
+
+/**
+ * Aedes stores a QoS 1 publish for its clean=false subscribers (one write, then one per subscriber) before it sends
+ * it to Redis, so a publish with more such subscribers finished after the next one and reached every node behind
+ * it. Aedes delivers one broker's messages to a client only in the order it numbered them (brokerCounter), so a
+ * client that got both lost the first (a device subscribed to notify and notify-next, while another session
+ * watched notify). Here each store finishes no earlier than those called before it, so publishes leave in the order
+ * they were made; the Redis commands are still pipelined.
+ */
+function enqueuesInOrder(persistence: Persistence): void {
+  const enqueue = persistence.outgoingEnqueueCombi.bind(persistence);
+  let previous: Promise<void> = Promise.resolve();
+  persistence.outgoingEnqueueCombi = (subs, packet) => {
+    const after = previous.catch(() => undefined);
+    const done = enqueue(subs, packet).then(
+      () => after,
+      (err: unknown) =>
+        after.then(() => {
+          throw err;
+        }),
+    );
+    previous = done;
     return done;
   };
 }
@@ -126,6 +152,7 @@ export async function connectCluster(url: string, log: Logger): Promise<ClusterB
   );
   const persistence = aedesPersistenceRedis({ conn: store });
   oneSubscribeAtATime(persistence);
+  enqueuesInOrder(persistence);
   return {
     mq,
     persistence,

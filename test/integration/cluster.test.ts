@@ -255,6 +255,32 @@ describe.each(BACKENDS)('three fleetjobs nodes clustered over Redis, on %s', (ba
   );
 
   it.runIf(backend === 'postgres')(
+    'sends a device subscribed to notify and notify-next both, in order, while another persistent session watches notify',
+    async () => {
+      const name = thing('both');
+      await things([name]);
+      // notify now has one more stored subscriber than notify-next, so storing it for them takes longer.
+      const watcher = await device(0, thing('notify-watcher'), { clean: false });
+      await watcher.client.subscribeAsync('$aws/things/+/jobs/notify', { qos: 1 });
+      const d = await device(1, name, { clean: false });
+      await d.client.subscribeAsync([`${rootOf(name)}/notify`, `${rootOf(name)}/notify-next`], { qos: 1 });
+
+      const created = await rest(nodes[2] as FleetJobs, 'PUT', `/jobs/both-${RUN}`, {
+        targets: [`thing/${name}`],
+        document: '{"op":"both"}',
+      });
+      expect(created.status).toBe(200);
+      await drainOutbox();
+      // Published after notify: once it is in, notify is too.
+      await seenOn(d, `${rootOf(name)}/notify-next`);
+      const own = d.seen.filter((m) => m.topic.startsWith(rootOf(name)));
+      expect(own.map((m) => m.topic)).toEqual([`${rootOf(name)}/notify`, `${rootOf(name)}/notify-next`]);
+      expect(own[0]?.json.jobs.QUEUED.map((j: { jobId: string }) => j.jobId)).toEqual([`both-${RUN}`]);
+      await seenOn(watcher, `${rootOf(name)}/notify`);
+    },
+  );
+
+  it.runIf(backend === 'postgres')(
     'runs rollout and timeout passes on all three nodes at once without doing any work twice',
     async () => {
       const rate = Array.from({ length: 25 }, (_, i) => thing(`rate-${i}`));
