@@ -18,6 +18,7 @@ commands:
   things    create, describe, list, delete things; credentials create, rotate, list, revoke
   groups    create, add, remove, list, members of thing groups
   keys      create, list, revoke operator API keys (on the store directly; fleetjobs keys help)
+  tenants   create, list tenants (on the store directly; fleetjobs keys help)
   executions list, describe (for a job or a thing: which device failed?); dead-letters, retry
   templates  list, versions, create-version, export, import job templates
   schedules  put, describe, list, pause, resume, delete, runs of recurring jobs
@@ -118,6 +119,12 @@ export async function main(argv: string[]): Promise<number> {
         return await migrateCommand(rest);
       case 'keys':
         return await runKeysCli(rest, { env: process.env, out: process.stdout, err: process.stderr });
+      case 'tenants':
+        return await runKeysCli(
+          rest,
+          { env: process.env, out: process.stdout, err: process.stderr },
+          'tenants',
+        );
       case 'agent':
         return await (await import('../../agent/cli.js')).runAgentCli(rest, process.env);
       case '--version':

@@ -14,6 +14,9 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import type { ServiceDeps } from '../service/deps.js';
 import type { OperatorKeyResolver } from '../service/operator-keys.js';
 import { installAuth } from './auth.js';
+import { installTenantScope, requestTenant } from './tenant-scope.js';
+import { tenantDb } from '../store/db.js';
+import { tenantRoutes } from './routes/tenants.js';
 import { credentialRoutes } from './routes/credentials.js';
 import { operatorKeyRoutes } from './routes/operator-keys.js';
 import { endpointRoutes, type DeviceEndpoints } from './routes/endpoints.js';
@@ -65,6 +68,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
       },
     };
   });
+  installTenantScope(app);
   installAuth(app, {
     mode: deps.auth?.mode ?? 'off',
     resolver: deps.auth?.operatorKeys,
@@ -104,11 +108,18 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Operator routes run on the request's tenant db: row-level security keeps them to its rows (GET /events makes
+  // its own). Probes, metrics and tenants are the deployment's, on the system db (tenantAllows keeps the last two
+  // to the default tenant).
+  const tenant: HttpDeps = { ...deps, db: tenantDb(deps.db, requestTenant) };
   await app.register(healthRoutes(deps));
-  await app.register(controlPlaneRoutes(deps));
-  await app.register(credentialRoutes(deps, deps.auth?.onDeviceCredentialsRevoked, deps.auth?.masterKey));
-  if (deps.auth?.masterKey !== undefined) await app.register(operatorKeyRoutes(deps, deps.auth.masterKey));
-  await app.register(endpointRoutes(deps));
+  await app.register(controlPlaneRoutes(tenant));
+  await app.register(credentialRoutes(tenant, deps.auth?.onDeviceCredentialsRevoked, deps.auth?.masterKey));
+  if (deps.auth?.masterKey !== undefined) {
+    await app.register(operatorKeyRoutes(tenant, deps, deps.auth.masterKey));
+  }
+  await app.register(tenantRoutes(deps));
+  await app.register(endpointRoutes(tenant));
   await app.register(metricsRoutes(deps));
   await app.register(eventRoutes(deps));
   await app.register(dashboardRoutes());

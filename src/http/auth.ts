@@ -6,6 +6,8 @@ import type { OperatorKeyResolver, OperatorPrincipal } from '../service/operator
 import type { OperatorRole } from '../store/operator-keys.js';
 import { createRateLimiter, type RateLimit } from '../service/token-bucket.js';
 import { sendError } from './error-handler.js';
+import { DEFAULT_TENANT_ID } from '../service/tenants.js';
+import { setRequestTenant } from './tenant-scope.js';
 import { EMPTY_SHA256, readSigV4Claim, verifySigV4, type SigV4Claim } from './sigv4.js';
 
 declare module 'fastify' {
@@ -28,7 +30,7 @@ export interface AuthOptions {
  * (the dashboard sends the key with each API call it makes). They reveal no fleet data.
  */
 const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/', '/assets/:file']);
-const LOCAL_ADMIN: OperatorPrincipal = { accessKeyId: 'local', role: 'admin' };
+const LOCAL_ADMIN: OperatorPrincipal = { accessKeyId: 'local', role: 'admin', tenantId: DEFAULT_TENANT_ID };
 
 /**
  * [protocol §5] viewer: read-only; operator: jobs, templates, things, groups and device credentials; admin: all,
@@ -37,10 +39,22 @@ const LOCAL_ADMIN: OperatorPrincipal = { accessKeyId: 'local', role: 'admin' };
  */
 export function roleAllows(role: OperatorRole, method: string, route: string | undefined): boolean {
   const r = route ?? '';
+  if (r === '/tenants' || r.startsWith('/tenants/')) return role === 'admin';
   if (r === '/operator-keys' || r.startsWith('/operator-keys/')) return role === 'admin';
   if (role !== 'viewer') return true;
   if (/^\/things\/[^/]+\/credentials/.test(r)) return false;
   return method === 'GET' || method === 'HEAD';
+}
+
+/**
+ * What is the deployment's rather than a tenant's: tenants themselves and GET /metrics (counts over every
+ * tenant, the process's own figures) are for keys of the default tenant only (docs/tenants.md).
+ */
+export function tenantAllows(tenantId: string, route: string | undefined): boolean {
+  const r = route ?? '';
+  if (r === '/tenants' || r.startsWith('/tenants/') || r === '/metrics')
+    return tenantId === DEFAULT_TENANT_ID;
+  return true;
 }
 
 interface PendingSigV4 {
@@ -101,7 +115,15 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
         `the ${principal.role} role may not ${request.method} ${request.routeOptions.url ?? request.url.split('?')[0]}; use a key with a broader role`,
       );
     }
+    if (!tenantAllows(principal.tenantId, request.routeOptions.url)) {
+      return sendError(
+        reply,
+        'Forbidden',
+        `${request.routeOptions.url ?? ''} belongs to the deployment: use a key of the default tenant`,
+      );
+    }
     request.principal = principal;
+    setRequestTenant(principal.tenantId);
     return undefined;
   };
 
@@ -111,6 +133,7 @@ export function installAuth(app: FastifyInstance, options: AuthOptions): void {
       return;
     if (options.mode === 'off') {
       request.principal = LOCAL_ADMIN;
+      setRequestTenant(LOCAL_ADMIN.tenantId);
       return;
     }
     if (options.resolver === undefined) {

@@ -13,6 +13,7 @@ import {
 } from '../store/operator-keys.js';
 import type { ServiceDeps } from './deps.js';
 import { generateSalt, hashSecret, safeEqual, verifySecret } from './secret-hash.js';
+import { DEFAULT_TENANT_ID } from './tenants.js';
 
 /**
  * [protocol §5] Operator API keys. A key is an access key id plus a secret; the secret is HMAC-SHA256(master key, id,
@@ -25,6 +26,8 @@ export const OPERATOR_ROLES: readonly OperatorRole[] = ['admin', 'operator', 'vi
 export interface OperatorPrincipal {
   accessKeyId: string;
   role: OperatorRole;
+  /** The tenant whose rows the key's requests see (docs/tenants.md). */
+  tenantId: string;
 }
 
 export interface CreatedOperatorKey extends OperatorPrincipal {
@@ -68,6 +71,7 @@ function view(row: OperatorKeyRow): OperatorKeyView {
   return {
     accessKeyId: row.accessKeyId,
     role: row.role,
+    tenantId: row.tenantId,
     description: row.description,
     status: row.status,
     createdAt: row.createdAt,
@@ -75,18 +79,27 @@ function view(row: OperatorKeyRow): OperatorKeyView {
   };
 }
 
-async function newKeyFields(masterKey: Buffer, role: OperatorRole, description: string | undefined) {
+async function newKeyFields(
+  masterKey: Buffer,
+  tenantId: string,
+  role: OperatorRole,
+  description: string | undefined,
+) {
   const accessKeyId = newAccessKeyId();
   const secretSalt = generateSalt();
   const secret = deriveOperatorSecret(masterKey, accessKeyId, secretSalt);
   const secretCheck = await hashSecret(secret);
-  return { fields: { accessKeyId, role, description: description ?? null, secretSalt, secretCheck }, secret };
+  return {
+    fields: { accessKeyId, tenantId, role, description: description ?? null, secretSalt, secretCheck },
+    secret,
+  };
 }
 
 function created(row: OperatorKeyRow, secret: string): CreatedOperatorKey {
   return {
     accessKeyId: row.accessKeyId,
     role: row.role,
+    tenantId: row.tenantId,
     description: row.description,
     secretAccessKey: secret,
     token: bearerToken(row.accessKeyId, secret),
@@ -94,10 +107,14 @@ function created(row: OperatorKeyRow, secret: string): CreatedOperatorKey {
   };
 }
 
+/**
+ * A key of `input.tenantId`. Through a tenant db the insert is checked against that db's tenant (migration
+ * 0008's policy); the caller decides which tenants a principal may make keys for.
+ */
 export async function createOperatorKey(
   deps: ServiceDeps,
   masterKey: Buffer,
-  input: { role: OperatorRole; description?: string | undefined },
+  input: { tenantId: string; role: OperatorRole; description?: string | undefined },
 ): Promise<CreatedOperatorKey> {
   if (!OPERATOR_ROLES.includes(input.role)) {
     throw new FleetJobsError('InvalidRequest', `role must be one of ${OPERATOR_ROLES.join(', ')}`);
@@ -105,7 +122,7 @@ export async function createOperatorKey(
   if (input.description !== undefined && input.description.length > LIMITS.MAX_DESCRIPTION_CHARS) {
     throw new FleetJobsError('InvalidRequest', `description is longer than ${LIMITS.MAX_DESCRIPTION_CHARS}`);
   }
-  const { fields, secret } = await newKeyFields(masterKey, input.role, input.description);
+  const { fields, secret } = await newKeyFields(masterKey, input.tenantId, input.role, input.description);
   return created(await insertOperatorKey(deps.db, fields, deps.clock()), secret);
 }
 
@@ -116,7 +133,12 @@ export async function bootstrapAdminKey(
 ): Promise<CreatedOperatorKey | undefined> {
   // Every start but the first finds a key: it skips the scrypt hash of a key it would not insert (~1 s here).
   if ((await selectOperatorKeys(deps.db, undefined, 1)).length > 0) return undefined;
-  const { fields, secret } = await newKeyFields(masterKey, 'admin', 'created by the first serve');
+  const { fields, secret } = await newKeyFields(
+    masterKey,
+    DEFAULT_TENANT_ID,
+    'admin',
+    'created by the first serve',
+  );
   const row = await deps.db.transaction(async (tx) => {
     await lockOperatorKeys(tx);
     return insertFirstOperatorKey(tx, fields, deps.clock());
@@ -194,7 +216,7 @@ export function createOperatorKeyResolver(
     const row = await selectOperatorKey(deps.db, accessKeyId);
     if (row === undefined || row.status !== 'ACTIVE') return undefined;
     return {
-      principal: { accessKeyId: row.accessKeyId, role: row.role },
+      principal: { accessKeyId: row.accessKeyId, role: row.role, tenantId: row.tenantId },
       secret: deriveOperatorSecret(masterKey, row.accessKeyId, row.secretSalt),
     };
   };

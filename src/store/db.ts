@@ -380,3 +380,35 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Pglit
     close: () => pg.close(),
   };
 }
+
+/** The role and setting the row-level security policies of migration 0008 check. */
+const TENANT_SETUP = `SELECT set_config('role', 'fleetjobs_tenant', true), set_config('fleetjobs.tenant_id', $1, true)`;
+
+/**
+ * The store as one tenant sees it: every statement runs in a transaction that first switches to the role
+ * fleetjobs_tenant and sets fleetjobs.tenant_id, both transaction-local, so row-level security (migration 0008)
+ * keeps it to the tenant's rows whatever the statement's WHERE says, and a pooled connection carries neither
+ * into its next use. `tenant` is asked at each transaction (the HTTP layer answers from the request); when it
+ * throws, nothing runs. The setting is sent with the transaction's first statement, not in a round trip of its
+ * own. The pool stays the system db's: close does nothing.
+ */
+export function tenantDb(db: Db, tenant: () => string): Db {
+  const transaction = <T>(fn: (tx: Queryable) => Promise<T>): Promise<T> => {
+    const tenantId = tenant();
+    return db.transaction(async (tx) => {
+      if (db.kind === 'pglite') {
+        await tx.query(TENANT_SETUP, [tenantId]);
+        return fn(tx);
+      }
+      const [, result] = await Promise.all([tx.query(TENANT_SETUP, [tenantId]), fn(tx)]);
+      return result;
+    });
+  };
+  return {
+    kind: db.kind,
+    transaction,
+    query: <R>(text: string, params?: readonly unknown[]) => transaction((tx) => tx.query<R>(text, params)),
+    exec: (script) => transaction((tx) => tx.exec(script)),
+    close: async () => {},
+  };
+}

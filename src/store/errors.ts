@@ -12,6 +12,13 @@ export function translatePgError(err: unknown, what: { resource: string; id: str
       cause: err,
     });
   }
+  // An upsert whose conflicting row is another tenant's meets that row's policy (migration 0008): the name is
+  // taken, as by any other holder.
+  if (code === '42501') {
+    throw new FleetJobsError('ResourceAlreadyExists', `${what.resource} ${what.id} already exists`, {
+      cause: err,
+    });
+  }
   if (code === '23503') {
     throw new FleetJobsError(
       'ResourceNotFound',

@@ -5,6 +5,7 @@ export type OperatorRole = 'admin' | 'operator' | 'viewer';
 /** An operator API key as stored: no secret, only the salt it is derived with and a scrypt hash of it. */
 export interface OperatorKeyRow {
   accessKeyId: string;
+  tenantId: string;
   role: OperatorRole;
   description: string | null;
   secretSalt: string;
@@ -14,7 +15,8 @@ export interface OperatorKeyRow {
   revokedAt: Date | null;
 }
 
-const COLUMNS = 'access_key_id, role, description, secret_salt, secret_check, status, created_at, revoked_at';
+const COLUMNS =
+  'access_key_id, tenant_id, role, description, secret_salt, secret_check, status, created_at, revoked_at';
 /** An arbitrary constant: serialises admin-key bootstrap and admin revocation across instances. */
 const OPERATOR_KEYS_LOCK = 7_346_201_552;
 
@@ -24,26 +26,34 @@ export async function lockOperatorKeys(db: Queryable): Promise<void> {
 
 export async function insertOperatorKey(
   db: Queryable,
-  key: Pick<OperatorKeyRow, 'accessKeyId' | 'role' | 'description' | 'secretSalt' | 'secretCheck'>,
+  key: Pick<
+    OperatorKeyRow,
+    'accessKeyId' | 'tenantId' | 'role' | 'description' | 'secretSalt' | 'secretCheck'
+  >,
   now: Date,
 ): Promise<OperatorKeyRow> {
   const rows = await db.query<OperatorKeyRow>(
-    `INSERT INTO operator_keys (access_key_id, role, description, secret_salt, secret_check, status, created_at)
-     VALUES ($1, $2, $3, $4, $5, 'ACTIVE', $6) RETURNING ${COLUMNS}`,
-    [key.accessKeyId, key.role, key.description, key.secretSalt, key.secretCheck, now],
+    `INSERT INTO operator_keys (access_key_id, tenant_id, role, description, secret_salt, secret_check, status,
+       created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, 'ACTIVE', $7) RETURNING ${COLUMNS}`,
+    [key.accessKeyId, key.tenantId, key.role, key.description, key.secretSalt, key.secretCheck, now],
   );
   return rows[0] as OperatorKeyRow;
 }
 
-/** The first key of an empty store; undefined when any key, active or revoked, exists. Run under lockOperatorKeys. */
+/**
+ * The first key of an empty store, the default tenant's; undefined when any key, active or revoked, exists. Run
+ * under lockOperatorKeys.
+ */
 export async function insertFirstOperatorKey(
   db: Queryable,
   key: Pick<OperatorKeyRow, 'accessKeyId' | 'role' | 'description' | 'secretSalt' | 'secretCheck'>,
   now: Date,
 ): Promise<OperatorKeyRow | undefined> {
   const rows = await db.query<OperatorKeyRow>(
-    `INSERT INTO operator_keys (access_key_id, role, description, secret_salt, secret_check, status, created_at)
-     SELECT $1, $2, $3, $4, $5, 'ACTIVE', $6 WHERE NOT EXISTS (SELECT 1 FROM operator_keys)
+    `INSERT INTO operator_keys (access_key_id, tenant_id, role, description, secret_salt, secret_check, status,
+       created_at)
+     SELECT $1, 'default', $2, $3, $4, $5, 'ACTIVE', $6 WHERE NOT EXISTS (SELECT 1 FROM operator_keys)
      RETURNING ${COLUMNS}`,
     [key.accessKeyId, key.role, key.description, key.secretSalt, key.secretCheck, now],
   );
@@ -75,8 +85,8 @@ export async function selectOperatorKeys(
 }
 
 /**
- * Revokes an ACTIVE key, unless it is the last ACTIVE admin key (that would lock every operator out). Run under
- * lockOperatorKeys so two admins cannot revoke each other at once.
+ * Revokes an ACTIVE key, unless it is the last ACTIVE admin key of its tenant (that would lock the tenant's
+ * operators out). Run under lockOperatorKeys so two admins cannot revoke each other at once.
  */
 export async function revokeOperatorKey(
   db: Queryable,
@@ -87,7 +97,8 @@ export async function revokeOperatorKey(
     `UPDATE operator_keys SET status = 'REVOKED', revoked_at = $2
      WHERE access_key_id = $1 AND status = 'ACTIVE'
        AND (role <> 'admin' OR EXISTS (SELECT 1 FROM operator_keys o
-            WHERE o.role = 'admin' AND o.status = 'ACTIVE' AND o.access_key_id <> $1))
+            WHERE o.tenant_id = operator_keys.tenant_id AND o.role = 'admin' AND o.status = 'ACTIVE'
+              AND o.access_key_id <> $1))
      RETURNING ${COLUMNS}`,
     [accessKeyId, now],
   );

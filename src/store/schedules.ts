@@ -1,4 +1,5 @@
 import type { Queryable } from './db.js';
+import { translatePgError } from './errors.js';
 
 export type ConcurrencyPolicy = 'ALLOW' | 'SKIP';
 export type ScheduleState = 'ENABLED' | 'PAUSED';
@@ -19,6 +20,8 @@ export interface ScheduleRow {
   version: number;
   createdAt: Date;
   lastUpdatedAt: Date;
+  /** Its tenant (migration 0008): the schedule worker creates the tick's job as that tenant. */
+  tenantId: string;
 }
 
 export interface ScheduleRunRow {
@@ -33,9 +36,10 @@ export interface ScheduleRunRow {
 }
 
 const COLUMNS = `schedule_id, description, schedule_expression, timezone, job_template_id, job_template_version,
-  targets, document_parameters, concurrency_policy, state, next_run_at, version, created_at, last_updated_at`;
+  targets, document_parameters, concurrency_policy, state, next_run_at, version, created_at, last_updated_at,
+  tenant_id`;
 
-export type ScheduleInput = Omit<ScheduleRow, 'version' | 'createdAt' | 'lastUpdatedAt'>;
+export type ScheduleInput = Omit<ScheduleRow, 'version' | 'createdAt' | 'lastUpdatedAt' | 'tenantId'>;
 
 /** PutJobSchedule: creates the schedule, or replaces every field of an existing one (version + 1). */
 export async function upsertSchedule(
@@ -43,8 +47,9 @@ export async function upsertSchedule(
   s: ScheduleInput,
   now: Date,
 ): Promise<ScheduleRow & { created: boolean }> {
-  const rows = await db.query<ScheduleRow & { created: boolean }>(
-    `INSERT INTO job_schedules (schedule_id, description, schedule_expression, timezone, job_template_id,
+  const rows = await db
+    .query<ScheduleRow & { created: boolean }>(
+      `INSERT INTO job_schedules (schedule_id, description, schedule_expression, timezone, job_template_id,
        job_template_version, targets, document_parameters, concurrency_policy, state, next_run_at, created_at,
        last_updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8::jsonb, $9, $10, $11, $12, $12)
@@ -55,21 +60,22 @@ export async function upsertSchedule(
        concurrency_policy = excluded.concurrency_policy, state = excluded.state,
        next_run_at = excluded.next_run_at, version = job_schedules.version + 1, last_updated_at = excluded.last_updated_at
      RETURNING ${COLUMNS}, (xmax = 0) AS created`,
-    [
-      s.scheduleId,
-      s.description,
-      s.scheduleExpression,
-      s.timezone,
-      s.jobTemplateId,
-      s.jobTemplateVersion,
-      s.targets,
-      s.documentParameters,
-      s.concurrencyPolicy,
-      s.state,
-      s.nextRunAt,
-      now,
-    ],
-  );
+      [
+        s.scheduleId,
+        s.description,
+        s.scheduleExpression,
+        s.timezone,
+        s.jobTemplateId,
+        s.jobTemplateVersion,
+        s.targets,
+        s.documentParameters,
+        s.concurrencyPolicy,
+        s.state,
+        s.nextRunAt,
+        now,
+      ],
+    )
+    .catch((err: unknown) => translatePgError(err, { resource: 'job schedule', id: s.scheduleId }));
   return rows[0] as ScheduleRow & { created: boolean };
 }
 

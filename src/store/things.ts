@@ -47,6 +47,14 @@ export async function selectThing(db: Queryable, thingName: string): Promise<Thi
   return rows[0];
 }
 
+/** The tenant a thing belongs to (migration 0008), or undefined when there is no such thing. */
+export async function selectThingTenant(db: Queryable, thingName: string): Promise<string | undefined> {
+  const rows = await db.query<{ tenantId: string }>(`SELECT tenant_id FROM things WHERE thing_name = $1`, [
+    thingName,
+  ]);
+  return rows[0]?.tenantId;
+}
+
 export async function insertThingGroup(
   db: Queryable,
   group: {

@@ -8,6 +8,7 @@
  */
 import type { ServiceDeps } from '../service/deps.js';
 import { runScheduleTick } from '../service/job-schedules.js';
+import { tenantDb } from '../store/db.js';
 import { selectDueSchedules } from '../store/schedules.js';
 import { createLoop, yieldToEventLoop, type Worker } from './loop.js';
 
@@ -27,7 +28,9 @@ export function createScheduleWorker(deps: ServiceDeps, options: ScheduleWorkerO
     pass: async (now) => {
       let created = 0;
       for (const s of await selectDueSchedules(deps.db, now, batchSize)) {
-        created += await runScheduleTick(deps, s, now);
+        // As the schedule's tenant: its template and targets are looked up among that tenant's only.
+        const tenant = s.tenantId;
+        created += await runScheduleTick({ ...deps, db: tenantDb(deps.db, () => tenant) }, s, now);
         await yieldToEventLoop();
       }
       if (created > 0) deps.outboxWritten();

@@ -18,6 +18,7 @@ import { getPendingExecutions } from '../../service/get-pending-executions.js';
 import { startNext } from '../../service/start-next.js';
 import { updateExecution } from '../../service/update-execution.js';
 import type { ServiceDeps } from '../../service/deps.js';
+import { selectThingTenant } from '../../store/things.js';
 import { createRateLimiter, type RateLimit } from '../../service/token-bucket.js';
 import { DEFAULT_DEVICE_RATE_LIMIT } from '../../device/router.js';
 import type { ExecutionWithDocument } from '../../store/executions.js';
@@ -199,13 +200,18 @@ export async function buildDevicePlaneApp(
     }
     const thingName = request.params.thingName;
     if ('operator' in identity) {
-      const { role, accessKeyId } = identity.operator;
+      const { role, accessKeyId, tenantId } = identity.operator;
       if (!roleAllows(role, request.method, request.routeOptions.url)) {
         return send(
           reply,
           'Forbidden',
           `the ${role} key ${accessKeyId} may not ${request.method} device jobs`,
         );
+      }
+      // A key acts for its own tenant's things; another tenant's thing is answered as one that does not exist.
+      const owner = thingName === undefined ? undefined : await selectThingTenant(deps.db, thingName);
+      if (owner !== undefined && owner !== tenantId) {
+        return send(reply, 'ResourceNotFound', `thing ${thingName as string} does not exist`);
       }
       return;
     }

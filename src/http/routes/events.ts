@@ -4,7 +4,9 @@ import { selectEventsAfter, selectLastEventSeq } from '../../store/events.js';
 import { sendError } from '../error-handler.js';
 import type { ServiceDeps } from '../../service/deps.js';
 import { isValidJobId } from '../../protocol/limits.js';
-import { createJobProgressWatcher } from '../job-progress.js';
+import { createJobProgressWatcher, type JobProgressWatcher } from '../job-progress.js';
+import { tenantDb } from '../../store/db.js';
+import { requestTenant } from '../tenant-scope.js';
 
 export interface EventRoutesOptions {
   /** How often an open stream looks for new events. */
@@ -26,17 +28,28 @@ const PROGRESS_JOBS = 50;
  * one job's events. ?progress=true adds `jobProgress` events without an id (they are not stored, so not
  * replayed): at once the newest jobs with their jobProcessDetails, then each of them again when it changed.
  */
-export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {}): FastifyPluginAsync {
+export function eventRoutes(system: ServiceDeps, options: EventRoutesOptions = {}): FastifyPluginAsync {
   const pollMs = options.pollMs ?? 250;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
+  // A stream reads as its request's tenant: row-level security leaves it that tenant's events only.
+  const deps: ServiceDeps = { ...system, db: tenantDb(system.db, requestTenant) };
   return async (app) => {
     const open = new Set<ServerResponse>();
-    const progress = createJobProgressWatcher(deps, app.log, {
-      intervalMs: options.progressMs ?? 1000,
-      limit: PROGRESS_JOBS,
-    });
+    // One progress poll per tenant, shared by that tenant's streams, reading as that tenant.
+    const watchers = new Map<string, JobProgressWatcher>();
+    const progressOf = (tenantId: string): JobProgressWatcher => {
+      let watcher = watchers.get(tenantId);
+      if (watcher === undefined) {
+        watcher = createJobProgressWatcher({ ...system, db: tenantDb(system.db, () => tenantId) }, app.log, {
+          intervalMs: options.progressMs ?? 1000,
+          limit: PROGRESS_JOBS,
+        });
+        watchers.set(tenantId, watcher);
+      }
+      return watcher;
+    };
     app.addHook('preClose', async () => {
-      progress.close();
+      for (const watcher of watchers.values()) watcher.close();
       for (const res of open) res.end();
     });
 
@@ -89,7 +102,7 @@ export function eventRoutes(deps: ServiceDeps, options: EventRoutesOptions = {})
         const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), heartbeatMs);
         heartbeat.unref();
         const unsubscribe = query.progress
-          ? progress.subscribe((jobs) => {
+          ? progressOf(requestTenant()).subscribe((jobs) => {
               for (const job of jobs) res.write(`event: jobProgress\ndata: ${JSON.stringify(job)}\n\n`);
             })
           : undefined;

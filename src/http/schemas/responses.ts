@@ -278,11 +278,14 @@ const credential = object({
 const operatorKey = object({
   accessKeyId: str,
   role: str,
+  tenantId: str,
   description: str,
   status: keyStatus,
   createdAt: int,
   revokedAt: int,
 });
+
+const tenant = object({ tenantId: str, description: str, createdAt: int });
 
 /** The 200 response of each operator route, by operation. */
 export const RESPONSES = {
@@ -428,9 +431,19 @@ export const RESPONSES = {
       secretAccessKey: { type: 'string', description: 'shown only in this response' },
       token: { type: 'string', description: 'the bearer token, <accessKeyId>.<secret>; shown only here' },
       role: str,
+      tenantId: str,
       description: str,
       createdAt: int,
     }),
+  ),
+  tenant: described('The tenant', tenant),
+  putTenant: described(
+    'The tenant (created: false when it existed; its description is replaced)',
+    object({ tenantId: str, description: str, createdAt: int, created: bool }),
+  ),
+  listTenants: described(
+    'A page of tenants, in id order',
+    object({ tenants: { type: 'array', items: tenant }, nextToken }),
   ),
 } as const satisfies Record<string, Schema>;
 
