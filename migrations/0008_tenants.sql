@@ -18,13 +18,22 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'fleetjobs_tenant') THEN
     BEGIN
       CREATE ROLE fleetjobs_tenant NOLOGIN;
-    EXCEPTION WHEN duplicate_object OR unique_violation THEN
-      NULL;
+    EXCEPTION
+      WHEN duplicate_object OR unique_violation THEN NULL;
+      WHEN insufficient_privilege THEN
+        RAISE EXCEPTION 'fleetjobs needs the role fleetjobs_tenant and % may not create roles', current_user
+          USING HINT = format('as an administrator: CREATE ROLE fleetjobs_tenant NOLOGIN; GRANT fleetjobs_tenant TO %I;',
+            current_user);
     END;
   END IF;
   IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
      AND NOT pg_has_role(current_user, 'fleetjobs_tenant', 'MEMBER') THEN
-    EXECUTE format('GRANT fleetjobs_tenant TO %I', current_user);
+    BEGIN
+      EXECUTE format('GRANT fleetjobs_tenant TO %I', current_user);
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE EXCEPTION '% must be a member of the role fleetjobs_tenant and may not grant it to itself', current_user
+        USING HINT = format('as an administrator: GRANT fleetjobs_tenant TO %I;', current_user);
+    END;
   END IF;
 END $$;
 

@@ -204,6 +204,7 @@ describe.each(BACKENDS)('tenants on %s', (backend) => {
     }
     expect((await a('PUT', '/jobs/b-job/cancel', {})).status).toBe(404);
     expect((await a('PUT', '/things/b-1/jobs/b-job/cancel', {})).status).toBe(404);
+    expect((await a('DELETE', '/things/b-1/jobs/b-job/executionNumber/1?force=true')).status).toBe(404);
     expect((await a('DELETE', '/jobs/b-job')).status).toBe(404);
     expect((await a('DELETE', '/job-templates/b-template')).status).toBe(404);
     expect((await a('DELETE', '/job-schedules/b-schedule')).status).toBe(404);
@@ -242,6 +243,9 @@ describe.each(BACKENDS)('tenants on %s', (backend) => {
     expect(((await b('GET', '/job-schedules/b-schedule')).body as { state: string }).state).toBe('ENABLED');
     expect(names((await b('GET', '/thing-groups/b-group/things')).body.things, '')).toHaveLength(1);
     expect(names((await b('GET', '/jobs/b-job/things')).body.executionSummaries, 'thingArn')).toHaveLength(1);
+    expect(((await b('GET', '/things/b-1/jobs/b-job')).body.execution as { status: string }).status).toBe(
+      'QUEUED',
+    );
   });
 
   it('keeps tenants and keys to the deployment s admins, and a tenant s admin to its own keys', async () => {
