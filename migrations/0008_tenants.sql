@@ -37,10 +37,11 @@ BEGIN
   END IF;
 END $$;
 
--- Rows that exist become the default tenant's. Root rows written outside a tenant transaction (the first admin
--- key, `fleetjobs keys create`, bulk registration) are the default tenant's too; child rows take their
--- parent's tenant (triggers below), so system code (device batches, sweeps, the dispatcher) never writes one
--- into a tenant by accident: a child row without a parent fails NOT NULL.
+-- Rows that exist become the default tenant's (the outbox is the system's: see the grants at the end). Root rows
+-- written outside a tenant transaction (the first admin key, `fleetjobs keys create`, bulk registration) are the
+-- default tenant's too; child rows take their parent's tenant (triggers below), so system code (device batches,
+-- sweeps, the dispatcher) never writes one into a tenant by accident: a child row without a parent fails
+-- NOT NULL.
 ALTER TABLE things ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
 ALTER TABLE thing_groups ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
 ALTER TABLE jobs ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
@@ -55,7 +56,6 @@ ALTER TABLE execution_retries ADD COLUMN tenant_id text NOT NULL DEFAULT 'defaul
 ALTER TABLE job_template_versions ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
 ALTER TABLE job_schedule_runs ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
 ALTER TABLE events ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
-ALTER TABLE outbox ADD COLUMN tenant_id text NOT NULL DEFAULT 'default';
 
 DO $$
 DECLARE
@@ -66,7 +66,7 @@ BEGIN
       SET DEFAULT coalesce(nullif(current_setting('fleetjobs.tenant_id', true), ''), 'default')$f$, t);
   END LOOP;
   FOREACH t IN ARRAY ARRAY['thing_group_members', 'thing_credentials', 'job_executions', 'rollout_targets',
-    'execution_retries', 'job_template_versions', 'job_schedule_runs', 'events', 'outbox'] LOOP
+    'execution_retries', 'job_template_versions', 'job_schedule_runs', 'events'] LOOP
     EXECUTE format($f$ALTER TABLE %I ALTER COLUMN tenant_id
       SET DEFAULT nullif(current_setting('fleetjobs.tenant_id', true), '')$f$, t);
   END LOOP;
@@ -94,24 +94,6 @@ BEGIN
   SELECT s.tenant_id INTO NEW.tenant_id FROM job_schedules s WHERE s.schedule_id = NEW.schedule_id;
   RETURN NEW;
 END $$;
--- notify / notify-next rows name their thing, event copies their job, a fanout row its things (one change's, of
--- one tenant unless a sweep wrote it: the dispatcher, which reads every tenant's rows, expands it per thing). A
--- notification whose thing or job is gone by now (deleted while a fanout row waited) has no one to reach and no
--- tenant: it is dropped.
-CREATE FUNCTION fj_tenant_of_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF NEW.kind = 'fanout' THEN
-    SELECT t.tenant_id INTO NEW.tenant_id FROM things t
-    WHERE t.thing_name = coalesce(NEW.notify_next_things[1], NEW.notify_things[1]);
-  ELSIF NEW.thing_name IS NOT NULL THEN
-    SELECT t.tenant_id INTO NEW.tenant_id FROM things t WHERE t.thing_name = NEW.thing_name;
-  ELSE
-    SELECT j.tenant_id INTO NEW.tenant_id FROM jobs j WHERE j.job_id = NEW.job_id;
-  END IF;
-  IF NEW.tenant_id IS NULL THEN RETURN NULL; END IF;
-  RETURN NEW;
-END $$;
-
 CREATE TRIGGER tenant_of_thing BEFORE INSERT ON thing_group_members
   FOR EACH ROW WHEN (NEW.tenant_id IS NULL) EXECUTE FUNCTION fj_tenant_of_thing();
 CREATE TRIGGER tenant_of_thing BEFORE INSERT ON thing_credentials
@@ -128,8 +110,6 @@ CREATE TRIGGER tenant_of_template BEFORE INSERT ON job_template_versions
   FOR EACH ROW WHEN (NEW.tenant_id IS NULL) EXECUTE FUNCTION fj_tenant_of_template();
 CREATE TRIGGER tenant_of_schedule BEFORE INSERT ON job_schedule_runs
   FOR EACH ROW WHEN (NEW.tenant_id IS NULL) EXECUTE FUNCTION fj_tenant_of_schedule();
-CREATE TRIGGER tenant_of_outbox BEFORE INSERT ON outbox
-  FOR EACH ROW WHEN (NEW.tenant_id IS NULL) EXECUTE FUNCTION fj_tenant_of_outbox();
 
 -- The policies bind fleetjobs_tenant only. The connecting role owns the tables and is not subject to them (no
 -- FORCE): it is the system code that serves every tenant (workers, device batches, key lookup). A request
@@ -140,7 +120,7 @@ DECLARE
 BEGIN
   FOREACH t IN ARRAY ARRAY['things', 'thing_groups', 'thing_group_members', 'thing_credentials', 'jobs',
     'job_executions', 'rollout_targets', 'execution_retries', 'job_templates', 'job_template_versions',
-    'job_schedules', 'job_schedule_runs', 'events', 'outbox', 'operator_keys'] LOOP
+    'job_schedules', 'job_schedule_runs', 'events', 'operator_keys'] LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format($f$CREATE POLICY tenant_rows ON %I TO fleetjobs_tenant
       USING (tenant_id = current_setting('fleetjobs.tenant_id', true))
@@ -149,6 +129,10 @@ BEGIN
   END LOOP;
   EXECUTE format('GRANT USAGE ON SCHEMA %I TO fleetjobs_tenant', current_schema());
 END $$;
--- Read-only deployment data the funnel's payloads use; tenants and fleetjobs_migrations stay the system's.
+-- The outbox is write-only to tenants: their changes insert notifications (in the funnel's functions), only the
+-- dispatcher reads them. A tenant reads no outbox row, its own included, so the outbox needs no tenant_id (and
+-- the device path no trigger on its busiest table). Read-only deployment data the funnel's payloads use;
+-- tenants and fleetjobs_migrations stay the system's.
+GRANT INSERT ON outbox TO fleetjobs_tenant;
 GRANT SELECT ON deployment_settings TO fleetjobs_tenant;
 GRANT USAGE ON SEQUENCE job_executions_seq, events_seq TO fleetjobs_tenant;

@@ -40,11 +40,10 @@ export async function completeBareEvents(tx: Queryable, limit: number, now: Date
          d.region, d.account_id)
        FROM bare CROSS JOIN deployment_settings d
        WHERE v.id = bare.id
-       RETURNING v.id, v.topic, v.job_id, v.payload, v.tenant_id
+       RETURNING v.id, v.topic, v.job_id, v.payload
      ), ob AS (
-       -- The event's tenant, copied: its job may be gone by now.
-       INSERT INTO outbox (kind, topic, job_id, payload, created_at, tenant_id)
-       SELECT 'event', topic, job_id, payload, $2, tenant_id FROM ev ORDER BY id RETURNING 1
+       INSERT INTO outbox (kind, topic, job_id, payload, created_at)
+       SELECT 'event', topic, job_id, payload, $2 FROM ev ORDER BY id RETURNING 1
      )
      SELECT count(*) AS n FROM ob`,
     [limit, now],

@@ -386,8 +386,25 @@ describe.each(BACKENDS)('tenants on %s', (backend) => {
        FROM pg_class c WHERE c.relkind = 'r' AND c.relnamespace = current_schema()::regnamespace
        ORDER BY c.relname`,
     );
-    const system = ['deployment_settings', 'fleetjobs_migrations', 'tenants'];
+    const system = ['deployment_settings', 'fleetjobs_migrations', 'outbox', 'tenants'];
     expect(tables.filter((r) => !system.includes(r.name) && !(r.rls && r.tenant))).toEqual([]);
+    // The system's tables: the tenant role writes notifications to the outbox and reads the deployment's region;
+    // it reads no outbox row, and nothing else.
+    const privileges = await t.db.query<{ name: string; p: string }>(
+      `SELECT c.relname AS name, p.p FROM pg_class c
+       CROSS JOIN unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(p)
+       WHERE c.relnamespace = current_schema()::regnamespace AND c.relname = ANY($1::text[])
+         AND has_table_privilege('fleetjobs_tenant', c.oid, p.p)
+       ORDER BY 1, 2`,
+      [system],
+    );
+    expect(privileges).toEqual([
+      { name: 'deployment_settings', p: 'SELECT' },
+      { name: 'outbox', p: 'INSERT' },
+    ]);
+    await expect(tenantDb(t.db, () => 'acme').query('SELECT count(*) FROM outbox')).rejects.toThrow(
+      /permission denied/,
+    );
   });
 
   it.skipIf(backend !== 'postgres')('makes tenants and their keys from the CLI', async () => {
