@@ -2,7 +2,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Db } from './db.js';
+import { pgErrorCode, type Db } from './db.js';
 
 /** An arbitrary constant: the advisory lock key every instance takes while migrating. */
 const MIGRATION_LOCK_KEY = 7_346_201_551;
@@ -41,6 +41,19 @@ export interface MigrationResult {
   current: number;
 }
 
+/** The ids recorded in the database, or undefined before the first migration made the table. */
+async function recordedIds(db: Db): Promise<number[] | undefined> {
+  try {
+    const rows = await db.query<{ ids: number[] | null }>(
+      'SELECT array_agg(id ORDER BY id) AS ids FROM fleetjobs_migrations',
+    );
+    return rows[0]?.ids ?? [];
+  } catch (err) {
+    if (pgErrorCode(err) === '42P01') return undefined;
+    throw err;
+  }
+}
+
 /**
  * Applies pending migrations in one transaction under an advisory lock, so concurrent instances starting
  * together migrate once. Refuses to run against a database migrated by a newer fleetjobs.
@@ -48,6 +61,11 @@ export interface MigrationResult {
 export async function migrate(db: Db, migrations?: Migration[]): Promise<MigrationResult> {
   const all = migrations ?? (await loadMigrations());
   const latest = all.at(-1)?.id ?? 0;
+  // Every start after the first finds the schema current: one read says so, without the lock or a transaction.
+  const recorded = await recordedIds(db);
+  if (recorded?.length === all.length && recorded.every((id, i) => id === all[i]?.id)) {
+    return { applied: [], current: latest };
+  }
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
     await tx.query(`CREATE TABLE IF NOT EXISTS fleetjobs_migrations (

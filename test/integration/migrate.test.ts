@@ -21,6 +21,17 @@ describe.each(BACKENDS)('migrations on %s', (backend) => {
     expect(await migrationStatus(t.db)).toEqual({ current: all.at(-1)?.id, expected: all.at(-1)?.id });
   });
 
+  it('applies a migration a current-looking database has not recorded, and only that one', async () => {
+    t = await createTestDb(backend);
+    const all = await loadMigrations();
+    const next = (all.at(-1)?.id ?? 0) + 1;
+    const extra = { id: next, name: `${next}_extra.sql`, sql: 'CREATE TABLE migrate_extra (id int)' };
+    expect(await migrate(t.db, [...all, extra])).toEqual({ applied: [extra.name], current: next });
+    expect(await t.db.query('SELECT id FROM migrate_extra')).toEqual([]);
+    expect(await migrate(t.db, [...all, extra])).toEqual({ applied: [], current: next });
+    expect(await migrationStatus(t.db)).toEqual({ current: next, expected: all.at(-1)?.id });
+  });
+
   it('refuses a database migrated by a newer fleetjobs', async () => {
     t = await createTestDb(backend);
     await t.db.query(`INSERT INTO fleetjobs_migrations (id, name) VALUES (9999, '9999_future.sql')`);
