@@ -13,7 +13,7 @@ import {
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 
 export interface TlsListenerOptions {
   port: number;
@@ -114,22 +114,9 @@ export function createListeners(
       )
     : undefined;
   tls?.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
-  let http: HttpServer | undefined;
+  const http = options.wsPort === undefined ? undefined : createHttpServer();
+  http?.on('connection', (socket: Socket) => socket.setNoDelay(true));
   let wss: WebSocketServer | undefined;
-  if (options.wsPort !== undefined) {
-    http = createHttpServer();
-    http.on('connection', (socket: Socket) => socket.setNoDelay(true));
-    wss = new WebSocketServer({
-      server: http,
-      path: '/mqtt',
-      handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
-    });
-    wss.on('connection', (ws, req: IncomingMessage) => {
-      const stream = createWebSocketStream(ws);
-      stream.on('error', () => ws.terminate());
-      handle(stream, req);
-    });
-  }
 
   return {
     async start() {
@@ -140,6 +127,18 @@ export function createListeners(
         addresses.mqtts = hostPort('mqtts', await listen(tls, options.tls.port, options.host, 'MQTTS_PORT'));
       }
       if (http && options.wsPort !== undefined) {
+        // ws is imported only with MQTT_WS_PORT: start-up without it does not load the module.
+        const { createWebSocketStream, WebSocketServer } = await import('ws');
+        wss = new WebSocketServer({
+          server: http,
+          path: '/mqtt',
+          handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : false),
+        });
+        wss.on('connection', (ws, req: IncomingMessage) => {
+          const stream = createWebSocketStream(ws);
+          stream.on('error', () => ws.terminate());
+          handle(stream, req);
+        });
         addresses.ws = hostPort(
           'ws',
           await listen(http, options.wsPort, options.host, 'MQTT_WS_PORT'),

@@ -8,8 +8,7 @@ import { createPgliteDb, createPostgresDb, type Db } from './store/db.js';
 import { migrate } from './store/migrate.js';
 import { createTopicScheme } from './protocol/topics.js';
 import { buildApp } from './http/app.js';
-import { buildDevicePlaneApp } from './http/device-plane/app.js';
-import { createDevicePlaneAuth, type SigV4Secrets } from './http/device-plane/auth.js';
+import type { SigV4Secrets } from './http/device-plane/auth.js';
 import type { ServiceDeps } from './service/deps.js';
 import { thingSigningSecrets } from './service/credentials.js';
 import { LIMITS } from './protocol/limits.js';
@@ -21,8 +20,7 @@ import {
   type BrokerHooks,
   type EmbeddedBroker,
 } from '../broker/index.js';
-import { createExternalBroker } from '../broker/external.js';
-import { connectCluster, RedisUnreachableError, type ClusterBackend } from '../broker/cluster.js';
+import type { ClusterBackend } from '../broker/cluster.js';
 import { createCatchUp } from './device/catch-up.js';
 import { createSessionLog } from '../broker/session-log.js';
 import { createDeviceRouter, type RateLimit } from './device/router.js';
@@ -86,6 +84,8 @@ async function openCluster(config: Config, db: Db, log: Logger): Promise<Cluster
       'REDIS_URL (cluster mode) needs PostgreSQL; the embedded PGlite belongs to one process',
     );
   }
+  // Imported only here: a single node starts without loading the Redis clients.
+  const { connectCluster, RedisUnreachableError } = await import('../broker/cluster.js');
   try {
     const cluster = await connectCluster(config.redisUrl, log);
     log.info('cluster mode: MQTT sessions and fan-out shared through Redis');
@@ -180,8 +180,9 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
     isPrivateTopic: (topic) => router.isReplyTopic(topic),
     catchUp: (client, filter) => catchUp.messages(client.identity, client.id, filter),
   };
+  // Each optional part's modules (mqtt.js, the device data plane) are imported only when its setting is given.
   const broker: Broker = config.mqttUrl
-    ? createExternalBroker({
+    ? (await import('../broker/external.js')).createExternalBroker({
         url: config.mqttUrl,
         filter: deps.topics.wildcard(),
         router,
@@ -251,12 +252,14 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
   const deviceHttp =
     config.deviceHttpPort === undefined
       ? undefined
-      : await buildDevicePlaneApp(
+      : await (
+          await import('./http/device-plane/app.js')
+        ).buildDevicePlaneApp(
           {
             ...deps,
             authOff: config.authMode === 'off',
             rateLimit: deviceRateLimit,
-            authenticate: createDevicePlaneAuth(
+            authenticate: (await import('./http/device-plane/auth.js')).createDevicePlaneAuth(
               (thingName, secret) => security.devices.verify(thingName, secret),
               sigV4Secrets(deps, security),
             ),

@@ -3,8 +3,6 @@ import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createFleetJobs } from '../app.js';
 import { createPgliteDb, createPostgresDb } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
-import { runOperatorCli } from './commands/index.js';
-import { runKeysCli } from './keys.js';
 import { databaseReachable, preflight } from '../preflight.js';
 import { createCliLogger } from './logger.js';
 import { serveUsage } from './serve-help.js';
@@ -114,17 +112,18 @@ export async function main(argv: string[]): Promise<number> {
       case 'executions':
       case 'templates':
       case 'schedules':
-        return await runOperatorCli(argv);
+        // Imported by the command that needs it: `serve` starts without the other commands' modules.
+        return await (await import('./commands/index.js')).runOperatorCli(argv);
       case 'migrate':
         return await migrateCommand(rest);
       case 'keys':
-        return await runKeysCli(rest, { env: process.env, out: process.stdout, err: process.stderr });
+        return await (
+          await import('./keys.js')
+        ).runKeysCli(rest, { env: process.env, out: process.stdout, err: process.stderr });
       case 'tenants':
-        return await runKeysCli(
-          rest,
-          { env: process.env, out: process.stdout, err: process.stderr },
-          'tenants',
-        );
+        return await (
+          await import('./keys.js')
+        ).runKeysCli(rest, { env: process.env, out: process.stdout, err: process.stderr }, 'tenants');
       case 'agent':
         return await (await import('../../agent/cli.js')).runAgentCli(rest, process.env);
       case '--version':
