@@ -1,4 +1,14 @@
-import { CronExpressionParser, type CronExpression } from 'cron-parser';
+import { createRequire } from 'node:module';
+import type { CronExpression, CronExpressionParser } from 'cron-parser';
+
+const require = createRequire(import.meta.url);
+let parser: typeof CronExpressionParser | undefined;
+
+/** cron-parser (with luxon under it) is loaded by the first expression read, not by every start of the server. */
+export function cronExpressionParser(): typeof CronExpressionParser {
+  parser ??= (require('cron-parser') as typeof import('cron-parser')).CronExpressionParser;
+  return parser;
+}
 
 /**
  * The one reader of maintenance-window cron expressions, used by CreateJob / CreateJobTemplate validation and by
@@ -51,7 +61,7 @@ export function toFiveFieldCron(expression: string): string {
 export function parseCron(expression: string, currentDate: Date): CronExpression {
   const cron = toFiveFieldCron(expression);
   try {
-    return CronExpressionParser.parse(cron, { currentDate, tz: 'UTC', strict: false });
+    return cronExpressionParser().parse(cron, { currentDate, tz: 'UTC', strict: false });
   } catch (err) {
     throw new CronSyntaxError(err instanceof Error ? err.message : String(err));
   }

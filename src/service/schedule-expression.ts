@@ -1,5 +1,5 @@
-import { CronExpressionParser } from 'cron-parser';
 import { FleetJobsError } from '../protocol/errors.js';
+import { cronExpressionParser } from './cron.js';
 
 /**
  * Schedule expressions of recurring jobs, in EventBridge Scheduler's spelling: `rate(N minutes|hours|days)` or
@@ -69,7 +69,7 @@ export function parseScheduleExpression(expression: string, timezone: string): S
     }
   }
   const cron = fields.join(' ').replace(/\?/g, '*');
-  const at = (d: Date) => CronExpressionParser.parse(cron, { currentDate: d, tz: timezone, strict: false });
+  const at = (d: Date) => cronExpressionParser().parse(cron, { currentDate: d, tz: timezone, strict: false });
   try {
     at(new Date(0));
   } catch {
