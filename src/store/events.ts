@@ -70,10 +70,12 @@ export async function insertJobEvents(
 
 /** Records the region and account of this deployment, for thingArn in event payloads. */
 export async function saveDeploymentSettings(db: Queryable, arn: ArnContext): Promise<void> {
-  await db.query(`UPDATE deployment_settings SET region = $1, account_id = $2 WHERE id`, [
-    arn.region,
-    arn.accountId,
-  ]);
+  // Unchanged settings (every restart of a deployment) write nothing: no row version, no WAL to flush.
+  await db.query(
+    `UPDATE deployment_settings SET region = $1, account_id = $2
+     WHERE id AND (region IS DISTINCT FROM $1 OR account_id IS DISTINCT FROM $2)`,
+    [arn.region, arn.accountId],
+  );
 }
 
 /**
