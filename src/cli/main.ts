@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig, parseFlags } from '../config.js';
-import { createFleetJobs } from '../app.js';
-import { createPgliteDb, createPostgresDb } from '../store/db.js';
+import { createPgliteDb, createPostgresDb, loadPglite } from '../store/db.js';
 import { migrate } from '../store/migrate.js';
 import { databaseReachable, preflight } from '../preflight.js';
 import { createCliLogger } from './logger.js';
@@ -50,6 +49,10 @@ async function serve(argv: string[]): Promise<number> {
     return 0;
   }
   const config = loadConfig(process.env, parseFlags(argv));
+  // PGlite's WebAssembly compiles on background threads while the main thread loads the server's modules; a
+  // failure here is met again, and reported, when the server opens the database.
+  if (config.databaseUrl === undefined) loadPglite().catch(() => undefined);
+  const { createFleetJobs } = await import('../app.js');
   const log = createCliLogger(config, process.stdout);
   const app = await createFleetJobs({
     config,

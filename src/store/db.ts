@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import postgres from 'postgres';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
@@ -354,9 +356,46 @@ export interface PgliteDb extends Db {
   dumpDataDir(): Promise<Blob>;
 }
 
+type WasmModule = NonNullable<NonNullable<Parameters<typeof PGliteType.create>[1]>['pgliteWasmModule']>;
+
+/** Node's WebAssembly global; its TypeScript declarations are in the DOM lib, which this project does not load. */
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } })
+  .WebAssembly;
+
+interface PgliteRuntime {
+  PGlite: typeof PGliteType;
+  pgliteWasmModule: WasmModule;
+  initdbWasmModule: WasmModule;
+}
+
+let pgliteRuntime: Promise<PgliteRuntime> | undefined;
+
+/**
+ * PGlite's module and its two WebAssembly binaries, compiled once per process. The compiling runs on V8's
+ * background threads, so `serve` starts it before loading its own modules, which the main thread does meanwhile.
+ */
+export function loadPglite(): Promise<PgliteRuntime> {
+  pgliteRuntime ??= (async () => {
+    const resolve = createRequire(import.meta.url).resolve;
+    const compile = async (file: string) =>
+      wasm.compile(await readFile(resolve(`@electric-sql/pglite/${file}`)));
+    const [{ PGlite }, pgliteWasmModule, initdbWasmModule] = await Promise.all([
+      import('@electric-sql/pglite'),
+      compile('pglite.wasm'),
+      compile('initdb.wasm'),
+    ]);
+    return { PGlite, pgliteWasmModule, initdbWasmModule };
+  })();
+  // A failure is not kept: the next database opened tries again.
+  pgliteRuntime.catch(() => (pgliteRuntime = undefined));
+  return pgliteRuntime;
+}
+
 export async function createPgliteDb(options: PgliteOptions = {}): Promise<PgliteDb> {
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGlite, pgliteWasmModule, initdbWasmModule } = await loadPglite();
   const pg: PGliteType = await PGlite.create(options.dataDir ?? 'memory://', {
+    pgliteWasmModule,
+    initdbWasmModule,
     parsers: { 20: (v: string) => Number(v) },
     ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
   });
