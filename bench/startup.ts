@@ -9,8 +9,8 @@
  *
  * The phase columns are the times of the server's own log lines (JSON, epoch ms) after spawn.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,8 +33,30 @@ const PHASES: [prefix: string, name: string][] = [
   ['Server listening at', 'HTTP listening'],
 ];
 
+/** Clock ticks per second of /proc/<pid>/stat (Linux). */
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU time (user + system, every thread) the process has used, in ms; undefined where /proc is missing. */
+async function cpuMs(pid: number): Promise<number | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
+  } catch {
+    return undefined;
+  }
+}
+
 interface Sample {
   readyMs: number;
+  /** CPU the server used until it was ready: less sensitive than wall time to other load on the machine. */
+  cpuMs: number | undefined;
   phases: Record<string, number>;
 }
 
@@ -114,7 +136,8 @@ async function startOnce(root: string, dataDir: string): Promise<Sample> {
       if (await readyz(port)) break;
       await new Promise((r) => setTimeout(r, 20));
     }
-    return { readyMs: Date.now() - t0, phases };
+    const readyMs = Date.now() - t0;
+    return { readyMs, cpuMs: await cpuMs(child.pid as number), phases };
   } finally {
     if (values['cpu-prof'] && !exited) {
       // A profile is written only on a normal exit: SIGTERM once serve handles it (after its start log), so
@@ -144,7 +167,9 @@ for (let round = 0; round < rounds; round++) {
       const own = samples.get(root)!;
       own.cold.push(cold);
       own.restart.push(restart);
-      console.log(`round ${round + 1} ${root}: cold ${cold.readyMs} ms, restart ${restart.readyMs} ms`);
+      console.log(
+        `round ${round + 1} ${root}: cold ${cold.readyMs} ms (CPU ${cold.cpuMs ?? '?'} ms), restart ${restart.readyMs} ms (CPU ${restart.cpuMs ?? '?'} ms)`,
+      );
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
@@ -157,6 +182,8 @@ for (const [root, { cold, restart }] of samples) {
     [values['cpu-prof'] ? 'restart after SIGTERM' : 'restart after kill -9', restart],
   ] as const) {
     console.log(`  ${label.padEnd(22)} spawn -> /readyz 200: ${stats(xs.map((x) => x.readyMs))}`);
+    const cpu = xs.map((x) => x.cpuMs).filter((v): v is number => v !== undefined);
+    if (cpu.length > 0) console.log(`  ${''.padEnd(22)} ${'CPU until ready'.padEnd(20)} ${stats(cpu)}`);
     for (const [, phase] of PHASES) {
       const ms = xs.map((x) => x.phases[phase]).filter((v): v is number => v !== undefined);
       if (ms.length > 0) console.log(`  ${''.padEnd(22)} ${phase.padEnd(20)} ${stats(ms)}`);
