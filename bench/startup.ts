@@ -6,8 +6,11 @@
  *   npm run bench:startup -- --rounds 5
  *   npm run bench:startup -- --root /work/main --root .   # alternate two checkouts, round by round
  *   npm run bench:startup -- --cpu-prof /tmp/prof          # a --cpu-prof profile of every server process
+ *   npm run bench:startup -- --bin                         # the built bin/fleetjobs.js (npx tsc -p tsconfig.build.json)
  *
- * The phase columns are the times of the server's own log lines (JSON, epoch ms) after spawn.
+ * With --cpu-prof the servers are stopped with SIGTERM (a profile is written only on exit), so the second start
+ * of a round follows a clean stop. The phase lines are the times of the server's own log lines (JSON, epoch ms)
+ * after spawn; "CPU until ready" is user + system time of the server process (all threads) from /proc.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -21,6 +24,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     root: { type: 'string', multiple: true },
     'cpu-prof': { type: 'string' },
+    bin: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -86,29 +90,29 @@ async function startOnce(root: string, dataDir: string): Promise<Sample> {
   const port = await freePort();
   const main = join(root, 'src/cli/main.ts');
   const execArgv = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+  // From source as in development (tsx), or the compiled JavaScript an installed package runs.
+  const args = values.bin
+    ? [...execArgv, join(root, 'bin/fleetjobs.js'), 'serve']
+    : [
+        '--import',
+        'tsx',
+        ...execArgv,
+        '-e',
+        `import(${JSON.stringify(main)}).then((m) => m.main(['serve'])).then((c) => { process.exitCode = c; })`,
+      ];
   const t0 = Date.now();
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      ...execArgv,
-      '-e',
-      `import(${JSON.stringify(main)}).then((m) => m.main(['serve'])).then((c) => { process.exitCode = c; })`,
-    ],
-    {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        FLEETJOBS_DATA_DIR: dataDir,
-        HTTP_PORT: String(port),
-        MQTT_PORT: '0',
-        LOG_FORMAT: 'json',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: {
+      PATH: process.env.PATH ?? '',
+      FLEETJOBS_DATA_DIR: dataDir,
+      HTTP_PORT: String(port),
+      MQTT_PORT: '0',
+      LOG_FORMAT: 'json',
+      LOG_LEVEL: 'info',
     },
-  );
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const phases: Record<string, number> = {};
   let output = '';
   let exited = false;
