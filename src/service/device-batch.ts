@@ -1,17 +1,19 @@
 /**
  * Micro-batching of device writes (StartNextPendingJobExecution and UpdateJobExecution), protocol fact 5.
- * Requests that arrive while earlier ones are in the database are queued, and each transaction takes as many
- * as have gathered: one statement (the write funnel's lock, read, guarded UPDATE and notifications for the whole
- * batch, writeDeviceBatch) and one commit, instead of the same and an fsync'd commit per request. A request
- * arriving at an idle service still runs at once, alone.
+ * Requests that arrive while earlier ones are in the database are queued, and each batch takes as many as have
+ * gathered: one statement in autocommit (the write funnel's lock, read, guarded UPDATE and notifications for the
+ * whole batch, writeDeviceBatch; a single statement is atomic, so no BEGIN and COMMIT round trips) and one commit,
+ * instead of the same and an fsync'd commit per request. A request arriving at an idle service still runs at
+ * once, alone.
  *
  * What a device can observe is unchanged:
  * - every request gets the reply and error code it would get alone: each is checked on its own against its own
  *   execution, under its thing's lock, and a rejected one changes nothing;
  * - a batch holds at most one request per thing, and a thing's next request waits until the batch holding its
  *   previous one has committed, so per-thing order is arrival order;
- * - if a batch's transaction fails as a whole (a database error, a guard that failed), each of its requests runs
- *   again alone, so one request's failure never fails another's; a database that is unreachable fails them all.
+ * - if a batch's statement fails as a whole (a database error; a guard that failed makes it raise, so nothing
+ *   commits), each of its requests runs again alone, so one request's failure never fails another's; a database
+ *   that is unreachable fails them all.
  */
 import { performance } from 'node:perf_hooks';
 import { FleetJobsError } from '../protocol/errors.js';
@@ -101,7 +103,7 @@ function toBatchWrite(w: DeviceWrite): DeviceBatchWrite {
  * A write's outcome from what the batch statement left: an applied write answers with its changed execution; one
  * that did not apply is answered from its execution as it was (unchanged), checked here on its own: a start-next
  * with nothing to claim gets its head as it is ([protocol §3]), an update its rejection. The statement and these rules
- * agree on what applies; a write they disagree on fails its batch.
+ * agree on what applies; a write they disagree on was left unchanged and gets InternalError.
  */
 function outcomeOf(w: DeviceWrite, result: DeviceBatchResult | undefined): Outcome {
   if (result?.applied === true) return { ok: true, row: result.row };
@@ -112,25 +114,17 @@ function outcomeOf(w: DeviceWrite, result: DeviceBatchResult | undefined): Outco
     const rejection = rejectUpdate(w.input, current);
     if (rejection !== undefined) return { ok: false, error: rejection };
   }
-  throw new FleetJobsError('Internal', 'the execution changed while it was updated');
+  return { ok: false, error: new FleetJobsError('Internal', 'the execution changed while it was updated') };
 }
 
 /**
- * One transaction for a batch of writes to distinct things: one statement through the write funnel
- * (writeDeviceBatch) and its commit. Returns each write's outcome, in order. Throws when the transaction fails
- * as a whole.
+ * One statement for a batch of writes to distinct things, through the write funnel (writeDeviceBatch), committed
+ * on its own. Returns each write's outcome, in order. Throws when the statement fails as a whole.
  */
 async function runBatch(deps: ServiceDeps, writes: readonly DeviceWrite[]): Promise<Outcome[]> {
-  const now = deps.clock();
-  const { outcomes, changed } = await deps.db.transaction(async (tx) => {
-    const results = await writeDeviceBatch(tx, now, writes.map(toBatchWrite));
-    return {
-      outcomes: writes.map((w, i) => outcomeOf(w, results[i])),
-      changed: results.some((r) => r?.applied === true),
-    };
-  });
-  if (changed) deps.outboxWritten();
-  return outcomes;
+  const results = await writeDeviceBatch(deps.db, deps.clock(), writes.map(toBatchWrite));
+  if (results.some((r) => r?.applied === true)) deps.outboxWritten();
+  return writes.map((w, i) => outcomeOf(w, results[i]));
 }
 
 /** runBatch, its duration and size observed for GET /metrics whether it commits or not. */

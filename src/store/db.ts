@@ -304,7 +304,9 @@ export function createPostgresDb(options: PostgresOptions): Db {
   const root = wrap(sql);
   return {
     kind: 'postgres',
-    query: root.query,
+    // A statement outside a transaction commits alone: a deadlock or serialization failure rolled all of it back, so
+    // it is retried as a transaction is.
+    query: <R>(text: string, params?: readonly unknown[]) => withRetry(() => root.query<R>(text, params)),
     exec: root.exec,
     // sql.begin, not sql.reserve(): in postgres.js 3.4.9 a reserved connection whose server side closed poisons
     // the pool when released (porsager/postgres#1199), and a reserve waiting for a connection that closes never

@@ -16,7 +16,7 @@ import { lockThings } from './things.js';
  * 4. after the change: execution events, retries, notify / notify-next outbox rows (one fanout row above
  *    FANOUT_THRESHOLD things) and the rollup of SNAPSHOT jobs whose last execution ended, in one statement
  *    (fj_after_change, migration 0006).
- * A device batch runs all four steps in one statement (writeDeviceBatch). The caller calls
+ * A device batch runs all four steps in one statement (writeDeviceBatch), committed on its own. The caller calls
  * `deps.outboxWritten()` after commit.
  */
 
@@ -135,15 +135,16 @@ export interface DeviceBatchResult {
  * The funnel's four steps for a batch of device writes (at most one per thing) fused into one statement,
  * fj_device_batch (migration 0006): lock the things in name order, read each write's execution under the locks,
  * one guarded UPDATE of those that apply (an update to a pending execution, at expectedVersion when given; a claim
- * of a QUEUED head), then step 4 (fj_after_change) for every applied change. Returns, by write index, its
+ * of a QUEUED head), then step 4 (fj_after_change) for every applied change. One statement is atomic, so it needs
+ * no transaction of its own: outside one it commits alone, in one round trip. Returns, by write index, its
  * execution as it now is; absent where the write found none (no such execution, or nothing pending).
  */
 export async function writeDeviceBatch(
-  tx: Queryable,
+  db: Queryable,
   now: Date,
   writes: readonly DeviceBatchWrite[],
 ): Promise<(DeviceBatchResult | undefined)[]> {
-  const rows = await tx.query<ExecutionWithDocument & { ord: number; applied: boolean }>(
+  const rows = await db.query<ExecutionWithDocument & { ord: number; applied: boolean }>(
     `SELECT * FROM fj_device_batch($1, $2, $3, $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[],
        $9::text[], $10::bigint[], $11::int[])`,
     [

@@ -1,7 +1,7 @@
 /**
- * Device writes (start-next, update) that arrive together share a transaction (src/service/device-batch.ts).
- * These tests drive concurrent requests over MQTT and check that batching shows in the transaction count and
- * nowhere else: every reply, error code and per-thing order is what each request would get alone.
+ * Device writes (start-next, update) that arrive together share one statement (src/service/device-batch.ts).
+ * These tests drive concurrent requests over MQTT and check that batching shows in the count of batch statements
+ * and nowhere else: every reply, error code and per-thing order is what each request would get alone.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
@@ -16,33 +16,32 @@ import { insertThings } from '../../src/store/things.js';
 const T0 = 1_767_225_600;
 
 /**
- * Counts transactions, and fails every statement that names the poisoned thing while one is set: a database
- * error confined to one device's request.
+ * Counts device batch statements (fj_device_batch calls), and fails every statement that names the poisoned thing
+ * while one is set: a database error confined to one device's request.
  */
 function instrumentedDb(db: Db) {
-  let transactions = 0;
+  let batches = 0;
   let poisoned: string | undefined;
   const names = (params: readonly unknown[] = []) =>
     params.flatMap((p) => (Array.isArray(p) ? (p as unknown[]) : [p]));
   const guard = <Q extends Queryable>(q: Q): Q => ({
     ...q,
-    query: (text: string, params?: readonly unknown[]) =>
-      poisoned !== undefined && names(params).includes(poisoned)
+    query: (text: string, params?: readonly unknown[]) => {
+      if (text.includes('fj_device_batch(')) batches++;
+      return poisoned !== undefined && names(params).includes(poisoned)
         ? Promise.reject(new Error(`injected failure for ${poisoned}`))
-        : q.query(text, params),
+        : q.query(text, params);
+    },
   });
   const wrapped: Db = {
     ...guard(db),
     kind: db.kind,
-    transaction: (fn) => {
-      transactions++;
-      return db.transaction((tx) => fn(guard(tx)));
-    },
+    transaction: (fn) => db.transaction((tx) => fn(guard(tx))),
     close: () => db.close(),
   };
   return {
     db: wrapped,
-    transactions: () => transactions,
+    batches: () => batches,
     poison: (thing: string | undefined) => (poisoned = thing),
   };
 }
@@ -85,18 +84,19 @@ describe.each(BACKENDS)('device write batching on %s', (backend) => {
     await t?.close();
   });
 
-  it('start-next of 40 things at once: fewer transactions than requests, each thing claims its own head', async () => {
+  it('start-next of 40 things at once: fewer batch statements than requests, each thing claims its own head', async () => {
     const things = fleet('claim', 40);
     await insertThings(t.db, things, now);
     await jobFor('claim-a', things);
     await jobFor('claim-b', things);
-    const before = store.transactions();
+    const before = store.batches();
     const replies = await Promise.all(
       things.map((th) =>
         deviceRequest(device, `${rootOf(th)}/start-next`, { clientToken: th, statusDetails: { by: th } }),
       ),
     );
-    const used = store.transactions() - before;
+    const used = store.batches() - before;
+    expect(used).toBeGreaterThan(0);
     expect(used).toBeLessThan(things.length);
     replies.forEach((r, i) => {
       expect(r.outcome).toBe('accepted');
@@ -193,7 +193,44 @@ describe.each(BACKENDS)('device write batching on %s', (backend) => {
     expect(await statusOf('same', 'same-b')).toEqual({ status: 'QUEUED', versionNumber: 1 });
   });
 
-  it('a batch whose transaction fails runs its requests alone: only the failing one is rejected', async () => {
+  it('a write the batch statement read as applicable but could not apply gets InternalError; the rest commit once', async () => {
+    const things = fleet('skip', 12);
+    await insertThings(t.db, things, now);
+    await jobFor('skip-a', things);
+    await jobFor('skip-b', things);
+    const skipped = things[5] as string;
+    // A row the guarded UPDATE cannot change, as if another writer had got to it between the read and the UPDATE.
+    await t.db.exec(`
+      CREATE FUNCTION skip_one_update() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RETURN CASE WHEN NEW.thing_name = '${skipped}' THEN NULL ELSE NEW END; END $$;
+      CREATE TRIGGER skip_one_update BEFORE UPDATE ON job_executions
+        FOR EACH ROW EXECUTE FUNCTION skip_one_update();`);
+    try {
+      const replies = await Promise.all(
+        things.map((th) => deviceRequest(device, `${rootOf(th)}/start-next`, { clientToken: th })),
+      );
+      for (const [i, r] of replies.entries()) {
+        const th = things[i] as string;
+        if (th === skipped) {
+          expect(r.outcome).toBe('rejected');
+          expect(r.json.code).toBe('InternalError');
+        } else {
+          expect(r.outcome).toBe('accepted');
+          expect(r.json.execution).toMatchObject({ jobId: 'skip-a', status: 'IN_PROGRESS', versionNumber: 2 });
+        }
+      }
+    } finally {
+      await t.db.exec(`DROP TRIGGER skip_one_update ON job_executions; DROP FUNCTION skip_one_update();`);
+    }
+    for (const th of things) {
+      expect(await statusOf(th, 'skip-a')).toEqual(
+        th === skipped ? { status: 'QUEUED', versionNumber: 1 } : { status: 'IN_PROGRESS', versionNumber: 2 },
+      );
+      expect(await statusOf(th, 'skip-b')).toEqual({ status: 'QUEUED', versionNumber: 1 });
+    }
+  });
+
+  it('a batch whose statement fails runs its requests alone: only the failing one is rejected', async () => {
     const things = fleet('fail', 12);
     await insertThings(t.db, things, now);
     await jobFor('fail-a', things);
