@@ -1,7 +1,6 @@
 import type { Queryable } from './db.js';
 import { PENDING_SQL } from './states-sql.js';
 import { EVENTS_ROOT } from '../protocol/topics.js';
-import { completeBareEvents } from './events.js';
 import { PENDING_RETRIES_SQL } from './retries.js';
 import { advanceFanout, lockFanoutChunk } from './outbox.js';
 import { lockThings } from './things.js';
@@ -73,19 +72,17 @@ export async function selectJobsReadyToComplete(db: Queryable, limit: number): P
 
 /**
  * Expands the next chunk (up to `size` things of each list) of the oldest fanout row into notify and
- * notify-next rows, and completes up to `size` bare events, in the caller's transaction; the fanout row records
- * the chunk as expanded. The chunk's things are locked in name order first, like every writer locks them, so
- * payloads and head comparisons are those of the current committed state of each thing. Returns false when
- * there was nothing left to do (or other dispatchers hold all of it).
+ * notify-next rows, in the caller's transaction; the fanout row records the chunk as expanded. The chunk's
+ * things are locked in name order first, like every writer locks them, so payloads and head comparisons are
+ * those of the current committed state of each thing. Returns false when there was nothing left to expand (or
+ * other dispatchers hold all of it). Bare events are completed apart (completeBareEvents), without these locks.
  */
 export async function expandFanoutChunk(tx: Queryable, size: number, now: Date): Promise<boolean> {
   const chunk = await lockFanoutChunk(tx, size);
-  if (chunk !== undefined) {
-    await lockThings(tx, [...new Set([...chunk.notifyThings, ...chunk.notifyNextThings])].sort());
-    await insertNotifyForThings(tx, chunk.notifyThings, now);
-    await insertNotifyNextForThings(tx, chunk.notifyNextThings, now);
-    await advanceFanout(tx, chunk);
-  }
-  const events = await completeBareEvents(tx, size, now);
-  return chunk !== undefined || events > 0;
+  if (chunk === undefined) return false;
+  await lockThings(tx, [...new Set([...chunk.notifyThings, ...chunk.notifyNextThings])].sort());
+  await insertNotifyForThings(tx, chunk.notifyThings, now);
+  await insertNotifyNextForThings(tx, chunk.notifyNextThings, now);
+  await advanceFanout(tx, chunk);
+  return true;
 }

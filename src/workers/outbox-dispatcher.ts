@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import { deleteOutboxRows, lockOutboxBatch, selectFanoutPending, type OutboxEntry } from '../store/outbox.js';
 import { expandFanoutChunk } from '../store/notifications.js';
+import { completeBareEvents } from '../store/events.js';
 import type { TopicScheme } from '../protocol/topics.js';
 import { notifyNextPayload } from '../device/payloads.js';
 import { isTerminal } from '../protocol/states.js';
@@ -127,12 +128,17 @@ export function createOutboxDispatcher(
     return n;
   };
 
-  /** Expands fanout rows chunk by chunk until none is left, calling chunkDone after each commit. */
+  /**
+   * Expands fanout rows chunk by chunk and completes bare events until neither is left, calling chunkDone after
+   * each commit. Bare events are completed in a statement of their own: they need no thing lock, and a chunk's
+   * transaction holds its things' locks, which devices and sweeps wait for.
+   */
   const expand = async (now: Date | undefined, chunkDone: () => void): Promise<void> => {
-    while (
-      (await selectFanoutPending(deps.db)) &&
-      (await deps.db.transaction((tx) => expandFanoutChunk(tx, fanoutChunk, now ?? deps.clock())))
-    ) {
+    while (await selectFanoutPending(deps.db)) {
+      const at = now ?? deps.clock();
+      const expanded = await deps.db.transaction((tx) => expandFanoutChunk(tx, fanoutChunk, at));
+      const completed = await completeBareEvents(deps.db, fanoutChunk, at);
+      if (!expanded && completed === 0) return;
       chunkDone();
     }
   };
