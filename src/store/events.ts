@@ -92,12 +92,14 @@ export async function sequenceEvents(tx: Queryable, limit: number): Promise<numb
   const rows = await tx.query<{ n: number }>(
     // The order nextval is drawn in across rows is the plan's, not id order (a prepared statement's generic plan
     // drew them backwards): one block of numbers is reserved with setval and handed out by row_number over id.
-    // A bare event (fj_execution_events) and every event after it wait until its payload is built.
+    // A bare event (fj_execution_events) and every event after it wait until its payload is built. A range of
+    // ids from the oldest unsequenced one, not `ORDER BY id LIMIT`: as with completeBareEvents, the planner sorted
+    // every unsequenced event on each call while a sweep's events waited.
     `WITH batch AS (
-       SELECT id, row_number() OVER (ORDER BY id) AS rn
-       FROM (SELECT id FROM events
-             WHERE seq IS NULL AND id < coalesce((SELECT min(id) FROM events WHERE payload IS NULL), $2)
-             ORDER BY id LIMIT $1) b
+       SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn
+       FROM events e, (SELECT min(id) AS id FROM events WHERE seq IS NULL) lo
+       WHERE e.seq IS NULL AND e.id >= lo.id AND e.id < lo.id + $1
+         AND e.id < coalesce((SELECT min(id) FROM events WHERE payload IS NULL), $2)
      ), reserved AS (
        SELECT setval('events_seq', nextval('events_seq') + count(*) - 1) - count(*) AS before
        FROM batch HAVING count(*) > 0
