@@ -1,7 +1,6 @@
 import type { Queryable } from './db.js';
-import { PENDING_SQL } from './states-sql.js';
-import type { ExecutionChange } from './rows.js';
-import type { ExecutionStatus } from '../protocol/states.js';
+import { FANOUT_THRESHOLD } from './funnel.js';
+import { EVENTS_ROOT } from '../protocol/topics.js';
 
 /** Advisory lock keys, one per sweep, so that one instance at a time runs each sweep. */
 export const WORKER_LOCKS = {
@@ -18,67 +17,29 @@ export const WORKER_LOCKS = {
  * these locks, so a sweep waiting for thing locks while holding one cannot deadlock with them.
  */
 export async function tryWorkerLock(tx: Queryable, key: number): Promise<boolean> {
-  const rows = await tx.query<{ locked: boolean }>(
-    `SELECT pg_try_advisory_xact_lock(hashtext('fleetjobs:' || current_schema()), $1::int) AS locked`,
-    [key],
-  );
+  const rows = await tx.query<{ locked: boolean }>(`SELECT ${TRY_WORKER_LOCK_SQL} AS locked`, [key]);
   return rows[0]?.locked === true;
 }
 
-export interface ExecutionKey {
-  jobId: string;
-  thingName: string;
-  executionNumber: number;
-}
-
-/** An overdue execution as selected: its status and row version (ctid) at that moment. */
-export interface OverdueExecution extends ExecutionKey {
-  status: ExecutionStatus;
-  ctid: string;
-}
-
-/** The earliest overdue pending executions (timeout_at passed), at most limit, through the timeout index. */
-export async function selectOverdueExecutions(
-  tx: Queryable,
-  now: Date,
-  limit: number,
-): Promise<OverdueExecution[]> {
-  return tx.query<OverdueExecution>(
-    `SELECT job_id, thing_name, execution_number, status, ctid::text AS ctid FROM job_executions
-     WHERE timeout_at <= $1 AND status IN (${PENDING_SQL})
-     ORDER BY timeout_at LIMIT $2`,
-    [now, limit],
-  );
-}
+/** The sweep lock of the key in parameter $1, for the rest of the transaction (tryWorkerLock). */
+const TRY_WORKER_LOCK_SQL = `pg_try_advisory_xact_lock(hashtext('fleetjobs:' || current_schema()), $1::int)`;
 
 /**
- * [protocol §4] QUEUED / IN_PROGRESS -> TIMED_OUT for the selected overdue executions, in one statement; version + 1.
- * Rows are addressed by the row version selected (a TID scan, whatever the batch size): a row that a device
- * changed since has a new version and is left alone, and so is one whose guard (status, deadline) no longer
- * holds. The things must be locked (lockThings) so that nothing changes a row between this and the
- * notifications; an unchanged row version also means the status selected is the previous status.
+ * [protocol §4] One timeout sweep batch, in one statement that commits on its own: under the timeouts sweep lock,
+ * QUEUED / IN_PROGRESS -> TIMED_OUT (version + 1) for the earliest overdue executions, at most limit, with the
+ * write funnel's four steps (fj_time_out_overdue, migration 0007: select through the timeout index, thing locks
+ * in name order, an UPDATE guarded by row version, status and deadline, then fj_after_change). Returns how many
+ * it selected and timed out, or null when another instance holds the sweep.
  */
-export async function timeOutExecutions(
-  tx: Queryable,
-  overdue: readonly OverdueExecution[],
+export async function timeOutOverdueExecutions(
+  db: Queryable,
   now: Date,
-): Promise<ExecutionChange[]> {
-  if (overdue.length === 0) return [];
-  const rows = await tx.query<{ jobId: string; thingName: string; executionNumber: number }>(
-    `UPDATE job_executions e
-     SET status = 'TIMED_OUT', version_number = e.version_number + 1, last_updated_at = $2
-     WHERE e.ctid = ANY($1::tid[]) AND e.status IN (${PENDING_SQL}) AND e.timeout_at <= $2
-     RETURNING e.job_id, e.thing_name, e.execution_number`,
-    [overdue.map((o) => o.ctid), now],
+  limit: number,
+): Promise<{ taken: number; changed: number } | null> {
+  const rows = await db.query<{ result: [number, number] | null }>(
+    `SELECT CASE WHEN ${TRY_WORKER_LOCK_SQL} THEN fj_time_out_overdue($2, $3, $4, $5) END AS result`,
+    [WORKER_LOCKS.timeouts, now, EVENTS_ROOT, FANOUT_THRESHOLD, limit],
   );
-  const key = (k: ExecutionKey) => `${k.jobId}\u0000${k.thingName}\u0000${k.executionNumber}`;
-  const previous = new Map(overdue.map((o) => [key(o), o.status]));
-  return rows.map((r) => ({
-    jobId: r.jobId,
-    thingName: r.thingName,
-    executionNumber: r.executionNumber,
-    status: 'TIMED_OUT',
-    // Every updated row matched a selected row version, so its selected status is in the map.
-    previousStatus: previous.get(key(r)) as ExecutionStatus,
-  }));
+  const result = rows[0]?.result;
+  return result == null ? null : { taken: result[0], changed: result[1] };
 }

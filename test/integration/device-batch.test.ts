@@ -216,7 +216,11 @@ describe.each(BACKENDS)('device write batching on %s', (backend) => {
           expect(r.json.code).toBe('InternalError');
         } else {
           expect(r.outcome).toBe('accepted');
-          expect(r.json.execution).toMatchObject({ jobId: 'skip-a', status: 'IN_PROGRESS', versionNumber: 2 });
+          expect(r.json.execution).toMatchObject({
+            jobId: 'skip-a',
+            status: 'IN_PROGRESS',
+            versionNumber: 2,
+          });
         }
       }
     } finally {

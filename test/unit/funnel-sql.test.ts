@@ -6,6 +6,10 @@ import { PENDING_SQL, statusCountsSql } from '../../src/store/states-sql.js';
 import { HEAD_ORDER_SQL } from '../../src/store/notifications.js';
 
 const sql = readFileSync(new URL('../../migrations/0006_funnel_functions.sql', import.meta.url), 'utf8');
+const sweep = readFileSync(
+  new URL('../../migrations/0007_timeout_sweep_function.sql', import.meta.url),
+  'utf8',
+);
 
 describe('the write funnel in SQL (migration 0006)', () => {
   it('uses the status lists, counters, head order and limits that src/protocol defines', () => {
@@ -20,5 +24,11 @@ describe('the write funnel in SQL (migration 0006)', () => {
     expect(sql.match(/ORDER BY \(e\.status <> 'IN_PROGRESS'\)/g)).toHaveLength(4);
     expect(sql).toContain(`ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}) e`);
     expect(sql).toContain(`p_retry_attempt < ${LIMITS.MAX_RETRIES_TOTAL}`);
+  });
+
+  it('sweeps timeouts over the pending statuses (migration 0007)', () => {
+    const lists = [...sweep.matchAll(/status IN \(([^)]*)\)/g)].map((m) => m[1]);
+    expect(lists).toHaveLength(2);
+    for (const list of lists) expect(list).toBe(PENDING_SQL);
   });
 });
