@@ -155,7 +155,8 @@ export function createRolloutWorker(deps: ServiceDeps, options: RolloutWorkerOpt
       let changed = await finishRolloutOfEndedJobs(deps.db, now);
       const ready = await selectJobsReadyToComplete(deps.db, maxJobs);
       if (ready.length > 0) {
-        const completed = await deps.db.transaction((tx) => completeJobsIfDone(tx, ready, now));
+        // One statement: it commits on its own.
+        const completed = await completeJobsIfDone(deps.db, ready, now);
         changed += completed.length;
         if (completed.length > 0) deps.outboxWritten();
       }
