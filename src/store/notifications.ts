@@ -35,15 +35,19 @@ export async function insertNotifyNextForThings(
   await tx.query(`SELECT fj_notify_next($1, $2::text[])`, [now, thingNames]);
 }
 
-/** A SNAPSHOT job j whose rollout is done, with no pending execution and no retry waiting: ready to complete. */
-const JOB_DONE_SQL = `j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT' AND NOT j.rollout_pending
+/**
+ * A SNAPSHOT job j whose rollout is done, with no pending execution and no retry waiting: ready to complete.
+ * fj_complete_jobs (migration 0006) carries a copy; test/unit/funnel-sql.test.ts holds the two equal.
+ */
+export const JOB_DONE_SQL = `j.status = 'IN_PROGRESS' AND j.target_selection = 'SNAPSHOT' AND NOT j.rollout_pending
   AND NOT EXISTS (SELECT 1 FROM job_executions e WHERE e.job_id = j.job_id AND e.status IN (${PENDING_SQL}))
   AND NOT ${PENDING_RETRIES_SQL}`;
 
 /**
  * Completes SNAPSHOT jobs whose rollout is done and whose executions are all terminal, with a `completed` event
- * (fj_complete_jobs, migration 0006; JOB_DONE_SQL is its condition). The check runs first without a lock: most changes leave executions pending, and locking the job row on every
- * device update would serialize all of a job's devices until commit. Only jobs that look done are locked and
+ * (fj_complete_jobs, migration 0006; JOB_DONE_SQL is its condition). The check runs first without a lock: most
+ * changes leave executions pending, and locking the job row on every device update would serialize all of a
+ * job's devices until commit. Only jobs that look done are locked and
  * re-checked under the lock. Two transactions ending a job's last two executions at once may each still see the
  * other's as pending; the rollout worker's rollup sweep (selectJobsReadyToComplete) completes such a job on its
  * next tick.

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/protocol/limits.js';
 import { DEVICE_SETTABLE_STATUSES } from '../../src/protocol/states.js';
 import { PENDING_SQL, statusCountsSql } from '../../src/store/states-sql.js';
-import { HEAD_ORDER_SQL } from '../../src/store/notifications.js';
+import { HEAD_ORDER_SQL, JOB_DONE_SQL } from '../../src/store/notifications.js';
 
 const sql = readFileSync(new URL('../../migrations/0006_funnel_functions.sql', import.meta.url), 'utf8');
 const sweep = readFileSync(
@@ -24,6 +24,11 @@ describe('the write funnel in SQL (migration 0006)', () => {
     expect(sql.match(/ORDER BY \(e\.status <> 'IN_PROGRESS'\)/g)).toHaveLength(4);
     expect(sql).toContain(`ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST}) e`);
     expect(sql).toContain(`p_retry_attempt < ${LIMITS.MAX_RETRIES_TOTAL}`);
+  });
+
+  it('completes a job on the condition the rollup sweep selects by (fj_complete_jobs: the check, then under lock)', () => {
+    const flat = (text: string) => text.replace(/\s+/g, ' ');
+    expect(flat(sql).split(flat(JOB_DONE_SQL))).toHaveLength(3);
   });
 
   it('sweeps timeouts over the pending statuses (migration 0007)', () => {
