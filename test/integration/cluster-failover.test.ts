@@ -191,88 +191,79 @@ describe.runIf(BACKENDS.includes('postgres'))('fleetjobs nodes killed with SIGKI
     await t?.close();
   });
 
-  // Issue 11 stays open: the takeover stall is fixed, but under the whole suite's load one run in the suite lost
-  // 2 of 480 notify-next (0 transitions). Run it with FLEETJOBS_TEST_FAILOVER=1 until that is found.
-  it.runIf(process.env.FLEETJOBS_TEST_FAILOVER === '1')(
-    'kill -9 of one of three nodes under load loses no acknowledged transition and no notification',
-    async () => {
-      const redis = await takeRedisDb(14);
-      try {
-        let live = await Promise.all(
-          [0, 1, 2].map(() =>
-            startNode({ url: t.url as string, schema: t.schema as string, redisUrl: redis.url }),
-          ),
-        );
-        children.push(...live.map((n) => n.child));
-        const names = Array.from({ length: 30 }, (_, i) => `fo-${RUN}-${i}`);
-        for (const n of names) expect(await rest(live[0] as Node, 'POST', `/things/${n}`, {})).toBe(200);
-        const fleet = names.map((n, i) => new Device(n, () => live, i % 3));
-        devices.push(...fleet);
-        await Promise.all(fleet.map((d) => d.connect()));
+  it('kill -9 of one of three nodes under load loses no acknowledged transition and no notification', async () => {
+    const redis = await takeRedisDb(14);
+    try {
+      let live = await Promise.all(
+        [0, 1, 2].map(() =>
+          startNode({ url: t.url as string, schema: t.schema as string, redisUrl: redis.url }),
+        ),
+      );
+      children.push(...live.map((n) => n.child));
+      const names = Array.from({ length: 30 }, (_, i) => `fo-${RUN}-${i}`);
+      for (const n of names) expect(await rest(live[0] as Node, 'POST', `/things/${n}`, {})).toBe(200);
+      const fleet = names.map((n, i) => new Device(n, () => live, i % 3));
+      devices.push(...fleet);
+      await Promise.all(fleet.map((d) => d.connect()));
 
-        const jobs = Array.from({ length: 16 }, (_, i) => `fo-${RUN}-job-${String(i).padStart(2, '0')}`);
-        const victim = live[2] as Node;
-        for (const [i, jobId] of jobs.entries()) {
-          const creator = live[i % live.length] as Node;
-          expect(
-            await rest(creator, 'PUT', `/jobs/${jobId}`, {
-              targets: names.map((n) => `thing/${n}`),
-              document: '{}',
-            }),
-          ).toBe(200);
-          if (i === 5) {
-            // Devices are working the first jobs on every node when this one dies.
-            live = live.filter((n) => n !== victim);
-            await victim.child.kill();
-          }
+      const jobs = Array.from({ length: 16 }, (_, i) => `fo-${RUN}-job-${String(i).padStart(2, '0')}`);
+      const victim = live[2] as Node;
+      for (const [i, jobId] of jobs.entries()) {
+        const creator = live[i % live.length] as Node;
+        expect(
+          await rest(creator, 'PUT', `/jobs/${jobId}`, {
+            targets: names.map((n) => `thing/${n}`),
+            document: '{}',
+          }),
+        ).toBe(200);
+        if (i === 5) {
+          // Devices are working the first jobs on every node when this one dies.
+          live = live.filter((n) => n !== victim);
+          await victim.child.kill();
         }
-        await until(
-          'every execution of every job ended',
-          async () => (await pending(`fo-${RUN}-job`)) === 0,
-          60_000,
-        );
-
-        const rows = await t.db.query<{ thingName: string; jobId: string; status: string }>(
-          `SELECT thing_name, job_id, status FROM job_executions WHERE job_id LIKE $1`,
-          [`fo-${RUN}-job%`],
-        );
-        const succeeded = new Set(
-          rows.filter((r) => r.status === 'SUCCEEDED').map((r) => `${r.thingName}/${r.jobId}`),
-        );
-        const acknowledged = fleet.flatMap((d) => [...d.acknowledged].map((j) => `${d.name}/${j}`));
-        const lostTransitions = acknowledged.filter((k) => !succeeded.has(k)).length;
-        // Named, so that a failure says which device missed which job's notify-next.
-        const lostNotifications = fleet.flatMap((d) =>
-          jobs.filter((j) => !d.announced.has(j)).map((j) => `${d.name}/${j}`),
-        );
-        const duplicates = fleet.reduce(
-          (n, d) => n + [...d.announced.values()].filter((c) => c > 1).length,
-          0,
-        );
-        const moved = fleet.filter((d) => d.servedAfterReconnectMs.length > 0);
-        const failedConnects = fleet.reduce((n, d) => n + d.failedConnects, 0);
-        const served = moved.flatMap((d) => d.servedAfterReconnectMs);
-        const sinceLoss = moved.flatMap((d) => d.servedAfterLossMs);
-        console.log(
-          `kill -9 of 1 of 3 nodes: ${acknowledged.length} acknowledged transitions, ${lostTransitions} lost; ` +
-            `${names.length * jobs.length} notifications due, ${lostNotifications.length} lost, ${duplicates} repeated; ` +
-            `${moved.length} devices moved, served ${Math.max(...served).toFixed(0)} ms after reconnecting at most ` +
-            `(${Math.max(...sinceLoss).toFixed(0)} ms after losing their node, ${failedConnects} connects without CONNACK)`,
-        );
-        expect(rows).toHaveLength(names.length * jobs.length);
-        expect(succeeded.size).toBe(names.length * jobs.length);
-        expect(lostTransitions).toBe(0);
-        expect(lostNotifications).toEqual([]);
-        expect(moved.length).toBe(10);
-        expect(Math.max(...served)).toBeLessThan(5_000);
-      } finally {
-        await Promise.all(devices.splice(0).map((d) => d.end()));
-        await Promise.all(children.splice(0).map((c) => c.kill()));
-        await redis.release();
       }
-    },
-    120_000,
-  );
+      await until(
+        'every execution of every job ended',
+        async () => (await pending(`fo-${RUN}-job`)) === 0,
+        60_000,
+      );
+
+      const rows = await t.db.query<{ thingName: string; jobId: string; status: string }>(
+        `SELECT thing_name, job_id, status FROM job_executions WHERE job_id LIKE $1`,
+        [`fo-${RUN}-job%`],
+      );
+      const succeeded = new Set(
+        rows.filter((r) => r.status === 'SUCCEEDED').map((r) => `${r.thingName}/${r.jobId}`),
+      );
+      const acknowledged = fleet.flatMap((d) => [...d.acknowledged].map((j) => `${d.name}/${j}`));
+      const lostTransitions = acknowledged.filter((k) => !succeeded.has(k)).length;
+      // Named, so that a failure says which device missed which job's notify-next.
+      const lostNotifications = fleet.flatMap((d) =>
+        jobs.filter((j) => !d.announced.has(j)).map((j) => `${d.name}/${j}`),
+      );
+      const duplicates = fleet.reduce((n, d) => n + [...d.announced.values()].filter((c) => c > 1).length, 0);
+      const moved = fleet.filter((d) => d.servedAfterReconnectMs.length > 0);
+      const failedConnects = fleet.reduce((n, d) => n + d.failedConnects, 0);
+      const served = moved.flatMap((d) => d.servedAfterReconnectMs);
+      const sinceLoss = moved.flatMap((d) => d.servedAfterLossMs);
+      console.log(
+        `kill -9 of 1 of 3 nodes: ${acknowledged.length} acknowledged transitions, ${lostTransitions} lost; ` +
+          `${names.length * jobs.length} notifications due, ${lostNotifications.length} lost, ${duplicates} repeated; ` +
+          `${moved.length} devices moved, served ${Math.max(...served).toFixed(0)} ms after reconnecting at most ` +
+          `(${Math.max(...sinceLoss).toFixed(0)} ms after losing their node, ${failedConnects} connects without CONNACK)`,
+      );
+      expect(rows).toHaveLength(names.length * jobs.length);
+      expect(succeeded.size).toBe(names.length * jobs.length);
+      expect(lostTransitions).toBe(0);
+      expect(lostNotifications).toEqual([]);
+      expect(moved.length).toBe(10);
+      expect(Math.max(...served)).toBeLessThan(5_000);
+    } finally {
+      await Promise.all(devices.splice(0).map((d) => d.end()));
+      await Promise.all(children.splice(0).map((c) => c.kill()));
+      await redis.release();
+    }
+  }, 120_000);
 
   it('a single node killed with SIGKILL and started again sends an offline device the notify-next it missed', async () => {
     const args = { url: t.url as string, schema: t.schema as string };
