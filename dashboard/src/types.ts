@@ -2,6 +2,7 @@
 
 import {
   EXECUTION_STATUSES,
+  PROGRESS_ORDER,
   STATUS_COUNTERS,
   type ExecutionStatus,
   type JobStatus,
@@ -9,7 +10,7 @@ import {
 } from '../../src/protocol/states';
 
 // One source of truth for statuses and their counters: the server's protocol table (pure, no I/O).
-export { EXECUTION_STATUSES, STATUS_COUNTERS, type ExecutionStatus, type JobStatus };
+export { EXECUTION_STATUSES, PROGRESS_ORDER, STATUS_COUNTERS, type ExecutionStatus, type JobStatus };
 
 /** jobProcessDetails: a counter per execution status (absent ones are 0). */
 export type JobProcessDetails = Partial<StatusCounts>;

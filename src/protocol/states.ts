@@ -33,6 +33,19 @@ export const TERMINAL_STATUSES = [
   'CANCELED',
 ] as const satisfies readonly ExecutionStatus[];
 
+/** The order progress summaries (CLI, dashboard) list statuses in: finished first, as an operator reads them,
+ * then running, then waiting. */
+export const PROGRESS_ORDER = [
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'REJECTED',
+  'CANCELED',
+  'REMOVED',
+  'IN_PROGRESS',
+  'QUEUED',
+] as const satisfies readonly ExecutionStatus[];
+
 /** [protocol §4] Statuses a device may request through UpdateJobExecution. */
 export const DEVICE_SETTABLE_STATUSES = [
   'IN_PROGRESS',

@@ -36,18 +36,18 @@ export async function getJobDocument(deps: ServiceDeps, jobId: string): Promise<
   return { document: job.document };
 }
 
-export async function listJobs(
-  deps: ServiceDeps,
-  q: {
-    status?: JobStatus;
-    targetSelection?: TargetSelection;
-    thingGroupName?: string;
-    thingGroupId?: string;
-    namespaceId?: string;
-    maxResults?: number;
-    nextToken?: string;
-  },
-) {
+/** ListJobs' filters, as its querystring names them. */
+export interface ListJobsQuery {
+  status?: JobStatus;
+  targetSelection?: TargetSelection;
+  thingGroupName?: string;
+  thingGroupId?: string;
+  namespaceId?: string;
+  maxResults?: number;
+  nextToken?: string;
+}
+
+export async function listJobs(deps: ServiceDeps, q: ListJobsQuery) {
   const limit = pageLimit(q.maxResults);
   const after = decodeToken('jobs', q.nextToken, ['number', 'string']);
   let thingGroupName = q.thingGroupName;

@@ -1,4 +1,10 @@
-import { EXECUTION_STATUSES, STATUS_COUNTERS, type ExecutionStatus, type JobProcessDetails } from '../types';
+import {
+  EXECUTION_STATUSES,
+  PROGRESS_ORDER,
+  STATUS_COUNTERS,
+  type ExecutionStatus,
+  type JobProcessDetails,
+} from '../types';
 
 /** The executions tables' status filter: every status, or all of them (''). */
 export function StatusFilter(props: {
@@ -28,18 +34,6 @@ export function StatusBadge({ status }: { status: string }) {
   return <span class={`badge s-${status}`}>{status.replace(/_/g, ' ')}</span>;
 }
 
-/** Finished executions first, in the order an operator reads them, then the ones still pending. */
-const BAR_ORDER: ExecutionStatus[] = [
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'REJECTED',
-  'CANCELED',
-  'REMOVED',
-  'IN_PROGRESS',
-  'QUEUED',
-];
-
 export function counts(details: JobProcessDetails | undefined): { status: ExecutionStatus; n: number }[] {
   return EXECUTION_STATUSES.map((status) => ({ status, n: details?.[STATUS_COUNTERS[status]] ?? 0 }));
 }
@@ -58,12 +52,12 @@ export function ProgressBar({ details }: { details: JobProcessDetails | undefine
   const byStatus = new Map(counts(details).map((c) => [c.status, c.n]));
   const { total } = totals(details);
   if (details === undefined) return <div class="bar bar-unknown" aria-label="progress not known yet" />;
-  const label = BAR_ORDER.filter((s) => (byStatus.get(s) ?? 0) > 0)
+  const label = PROGRESS_ORDER.filter((s) => (byStatus.get(s) ?? 0) > 0)
     .map((s) => `${s}: ${byStatus.get(s)}`)
     .join(', ');
   return (
     <div class="bar" role="img" aria-label={label || 'no executions'}>
-      {BAR_ORDER.map((s) => {
+      {PROGRESS_ORDER.map((s) => {
         const n = byStatus.get(s) ?? 0;
         return n > 0 ? (
           <span key={s} class={`s-${s}`} style={{ width: `${(100 * n) / total}%` }} title={`${s}: ${n}`} />

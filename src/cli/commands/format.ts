@@ -1,10 +1,5 @@
 /** Plain-text output for people: aligned tables, times, and the job progress bar. */
-import {
-  STATUS_COUNTERS,
-  isTerminal,
-  type ExecutionStatus,
-  type StatusCounts,
-} from '../../protocol/states.js';
+import { PROGRESS_ORDER, STATUS_COUNTERS, isTerminal, type StatusCounts } from '../../protocol/states.js';
 
 export function table(headers: string[], rows: (string | number | undefined | null)[][]): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined || c === null ? '' : String(c))))];
@@ -26,18 +21,6 @@ export function time(value: unknown): string {
 }
 
 export type ProcessDetails = Partial<StatusCounts>;
-
-/** The progress line's order: finished things first, then running, then waiting. */
-const PROGRESS_ORDER: readonly ExecutionStatus[] = [
-  'SUCCEEDED',
-  'FAILED',
-  'TIMED_OUT',
-  'REJECTED',
-  'CANCELED',
-  'REMOVED',
-  'IN_PROGRESS',
-  'QUEUED',
-];
 
 /** Each status's counter, label (`timed out`) and whether it is finished, from the status table. */
 const COUNTERS = PROGRESS_ORDER.map(

@@ -23,14 +23,12 @@ import {
   timeoutConfig,
 } from '../schemas/common.js';
 import { buildArn } from '../../protocol/arns.js';
-import type { JobStatus } from '../../protocol/states.js';
-import type { TargetSelection } from '../../store/rows.js';
 import { createJob, type CreateJobInput } from '../../service/create-job.js';
 import { cancelJob } from '../../service/cancel-job.js';
 import { deleteJob } from '../../service/delete-job.js';
 import { updateJob, type UpdateJobInput } from '../../service/update-job.js';
 import { associateTargetsWithJob } from '../../service/associate-targets.js';
-import { describeJob, getJobDocument, listJobs } from '../../service/describe-jobs.js';
+import { describeJob, getJobDocument, listJobs, type ListJobsQuery } from '../../service/describe-jobs.js';
 import { RESPONSES } from '../schemas/responses.js';
 
 interface JobParams {
@@ -136,17 +134,7 @@ export function jobRoutes(deps: HttpDeps): FastifyPluginAsync {
       async (request) => getJobDocument(deps, request.params.jobId),
     );
 
-    app.get<{
-      Querystring: {
-        status?: JobStatus;
-        targetSelection?: TargetSelection;
-        thingGroupName?: string;
-        thingGroupId?: string;
-        namespaceId?: string;
-        maxResults?: number;
-        nextToken?: string;
-      };
-    }>(
+    app.get<{ Querystring: ListJobsQuery }>(
       '/jobs',
       {
         schema: {
