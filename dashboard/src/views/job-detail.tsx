@@ -3,6 +3,7 @@ import { api, query, seg } from '../api';
 import type { LiveJobs } from '../live';
 import { href } from '../router';
 import { counts, ProgressBar, StatusBadge, StatusFilter, totals } from '../components/status';
+import { ExecutionCells, ExecutionsTable } from '../components/executions';
 import { Empty, ErrorNotice, Loading } from '../components/notice';
 import { CancelJobDialog } from './cancel-job';
 import { ExecutionDetail } from './execution-detail';
@@ -211,57 +212,37 @@ export function JobDetail({ jobId, live }: { jobId: string; live: LiveJobs }) {
         ) : rows.length === 0 ? (
           <Empty>{filter ? `No ${filter} executions.` : 'This job has no executions yet.'}</Empty>
         ) : (
-          <table class="executions">
-            <thead>
-              <tr>
-                <th>Thing</th>
-                <th>Status</th>
-                <th class="num">#</th>
-                <th class="num">Retry</th>
-                <th>Queued</th>
-                <th>Started</th>
-                <th>Updated</th>
-              </tr>
-            </thead>
-            <tbody>
-              {rows.map(({ thingArn, jobExecutionSummary: e }) => {
-                const thingName = thingNameOf(thingArn);
-                const key = `${thingName}#${e.executionNumber ?? ''}`;
-                const expanded = open === thingName;
-                return [
-                  <tr
-                    key={key}
-                    data-thing={thingName}
-                    class={`clickable${expanded ? ' expanded' : ''}`}
-                    onClick={() => setOpen(expanded ? undefined : thingName)}
-                    title="show statusDetails and history"
-                  >
-                    <td>
-                      <span class="caret">{expanded ? '▾' : '▸'}</span>{' '}
-                      <a href={href.thing(thingName)} onClick={(ev) => ev.stopPropagation()}>
-                        {thingName}
-                      </a>
+          <ExecutionsTable first="Thing">
+            {rows.map(({ thingArn, jobExecutionSummary: e }) => {
+              const thingName = thingNameOf(thingArn);
+              const key = `${thingName}#${e.executionNumber ?? ''}`;
+              const expanded = open === thingName;
+              return [
+                <tr
+                  key={key}
+                  data-thing={thingName}
+                  class={`clickable${expanded ? ' expanded' : ''}`}
+                  onClick={() => setOpen(expanded ? undefined : thingName)}
+                  title="show statusDetails and history"
+                >
+                  <td>
+                    <span class="caret">{expanded ? '▾' : '▸'}</span>{' '}
+                    <a href={href.thing(thingName)} onClick={(ev) => ev.stopPropagation()}>
+                      {thingName}
+                    </a>
+                  </td>
+                  <ExecutionCells e={e} />
+                </tr>,
+                expanded ? (
+                  <tr key={`${key}-detail`} class="detail-row">
+                    <td colSpan={7}>
+                      <ExecutionDetail jobId={jobId} thingName={thingName} version={version} />
                     </td>
-                    <td>
-                      <StatusBadge status={e.status} />
-                    </td>
-                    <td class="num">{e.executionNumber}</td>
-                    <td class="num">{e.retryAttempt ?? 0}</td>
-                    <td class="muted">{when(e.queuedAt)}</td>
-                    <td class="muted">{when(e.startedAt)}</td>
-                    <td class="muted">{when(e.lastUpdatedAt)}</td>
-                  </tr>,
-                  expanded ? (
-                    <tr key={`${key}-detail`} class="detail-row">
-                      <td colSpan={7}>
-                        <ExecutionDetail jobId={jobId} thingName={thingName} version={version} />
-                      </td>
-                    </tr>
-                  ) : null,
-                ];
-              })}
-            </tbody>
-          </table>
+                  </tr>
+                ) : null,
+              ];
+            })}
+          </ExecutionsTable>
         )}
         {nextToken !== undefined && (
           <button type="button" class="more" onClick={() => void loadMore()}>

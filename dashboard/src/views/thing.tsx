@@ -2,9 +2,9 @@ import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, query, seg } from '../api';
 import { href } from '../router';
-import { StatusBadge, StatusFilter } from '../components/status';
+import { StatusFilter } from '../components/status';
+import { ExecutionCells, ExecutionsTable } from '../components/executions';
 import { Empty, ErrorNotice, Loading } from '../components/notice';
-import { when } from '../format';
 import type { ExecutionStatus, ExecutionSummary, Thing } from '../types';
 
 interface ThingExecutions {
@@ -72,36 +72,16 @@ export function ThingView({ thingName }: { thingName: string }) {
           {filter ? `No ${filter} executions on this thing.` : 'No job has run on this thing yet.'}
         </Empty>
       ) : (
-        <table class="executions">
-          <thead>
-            <tr>
-              <th>Job</th>
-              <th>Status</th>
-              <th class="num">#</th>
-              <th class="num">Retry</th>
-              <th>Queued</th>
-              <th>Started</th>
-              <th>Updated</th>
+        <ExecutionsTable first="Job">
+          {rows.map(({ jobId, jobExecutionSummary: e }) => (
+            <tr key={`${jobId}#${e.executionNumber ?? ''}`} data-job-id={jobId}>
+              <td>
+                <a href={href.job(jobId)}>{jobId}</a>
+              </td>
+              <ExecutionCells e={e} />
             </tr>
-          </thead>
-          <tbody>
-            {rows.map(({ jobId, jobExecutionSummary: e }) => (
-              <tr key={`${jobId}#${e.executionNumber ?? ''}`} data-job-id={jobId}>
-                <td>
-                  <a href={href.job(jobId)}>{jobId}</a>
-                </td>
-                <td>
-                  <StatusBadge status={e.status} />
-                </td>
-                <td class="num">{e.executionNumber}</td>
-                <td class="num">{e.retryAttempt ?? 0}</td>
-                <td class="muted">{when(e.queuedAt)}</td>
-                <td class="muted">{when(e.startedAt)}</td>
-                <td class="muted">{when(e.lastUpdatedAt)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+          ))}
+        </ExecutionsTable>
       )}
     </section>
   );
