@@ -86,7 +86,10 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
         description:
           'AWS IoT Jobs control-plane shapes. Authorize with an operator key (the bearer token ' +
           '<accessKeyId>.<secret>); AWS SDKs and the AWS CLI sign with SigV4 instead.',
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
       },
+      // Relative: "Try it out" calls the host and port that served the page, wherever fleetjobs listens.
+      servers: [{ url: '/' }],
       components: {
         securitySchemes: {
           bearer: {
