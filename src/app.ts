@@ -96,6 +96,13 @@ async function openCluster(config: Config, db: Db, log: Logger): Promise<Cluster
   }
 }
 
+function withoutCredentials(raw: string): string {
+  const u = new URL(raw);
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
+
 function url(scheme: string, address: AddressInfo | string | null): string {
   if (address === null) return '';
   if (typeof address === 'string') return address;
@@ -324,7 +331,9 @@ export async function createFleetJobs(options: FleetJobsOptions): Promise<FleetJ
         ready = true;
         // Only now, with every listener bound and the store answering: a start that fails leaves no key behind.
         await security.createFirstAdminKey();
-        log.info({ addresses }, 'fleetjobs started');
+        // The external broker's address without its credentials (an embedded broker's is in addresses).
+        const external = config.mqttUrl === undefined ? {} : { mqttUrl: withoutCredentials(config.mqttUrl) };
+        log.info({ addresses, ...external }, 'fleetjobs started');
         return addresses;
       } catch (err) {
         // A listener that failed must not leave the others (and the database) holding the process open.

@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createPgliteDb, createPostgresDb, type Db } from '../store/db.js';
+import { DataDirInUseError } from '../store/data-dir-lock.js';
 import { migrate } from '../store/migrate.js';
 import { createTopicScheme } from '../protocol/topics.js';
 import { isFleetJobsError } from '../protocol/errors.js';
@@ -30,8 +31,9 @@ export const KEYS_USAGE = `usage:
       list tenants
 
 These talk to the store directly, like migrate: DATABASE_URL (or FLEETJOBS_DATA_DIR for the embedded PGlite,
-with serve stopped: PGlite is one process's) and the master key (FLEETJOBS_MASTER_KEY or the data dir's
-master.key) are read as serve reads them; the server options (--database-url ...) are accepted too.`;
+with serve stopped: PGlite belongs to one process, and a running serve holds it) and the master key
+(FLEETJOBS_MASTER_KEY or the data dir's master.key) are read as serve reads them; the server options
+(--database-url ...) are accepted too.`;
 
 export interface KeysIo {
   env: Record<string, string | undefined>;
@@ -117,9 +119,16 @@ export async function runKeysCli(
     return 2;
   }
   const config = loadConfig(io.env, parseFlags(args.configFlags));
-  const db: Db = config.databaseUrl
-    ? createPostgresDb({ url: config.databaseUrl, max: 1 })
-    : await createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
+  let db: Db;
+  try {
+    db = config.databaseUrl
+      ? createPostgresDb({ url: config.databaseUrl, max: 1 })
+      : await createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
+  } catch (err) {
+    if (!(err instanceof DataDirInUseError)) throw err;
+    io.err.write(`${err.message}\n`);
+    return 1;
+  }
   try {
     await preflight([databaseReachable(config.databaseUrl, db)]);
     await migrate(db);

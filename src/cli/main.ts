@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createPgliteDb, createPostgresDb, loadPglite } from '../store/db.js';
+import { DataDirInUseError } from '../store/data-dir-lock.js';
 import { migrate } from '../store/migrate.js';
 import { databaseReachable, preflight } from '../preflight.js';
 import { createCliLogger } from './logger.js';
@@ -148,6 +149,10 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof ConfigError) {
       console.error(err.message);
       return 2;
+    }
+    if (err instanceof DataDirInUseError) {
+      console.error(err.message);
+      return 1;
     }
     throw err;
   }

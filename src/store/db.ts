@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import net from 'node:net';
 import postgres from 'postgres';
 import type { PGlite as PGliteType } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.js';
 
 /**
  * The one small query interface the store is written against. Two implementations run the same SQL:
@@ -398,12 +399,21 @@ export function loadPglite(): Promise<PgliteRuntime> {
 
 export async function createPgliteDb(options: PgliteOptions = {}): Promise<PgliteDb> {
   const { PGlite, pgliteWasmModule, initdbWasmModule } = await loadPglite();
-  const pg: PGliteType = await PGlite.create(options.dataDir ?? 'memory://', {
-    pgliteWasmModule,
-    initdbWasmModule,
-    parsers: { 20: (v: string) => Number(v) },
-    ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
-  });
+  // memory:// and idb:// stores belong to their process.
+  const dir = options.dataDir;
+  const unlock = dir !== undefined && !dir.includes('://') ? lockDataDir(dir) : () => undefined;
+  let pg: PGliteType;
+  try {
+    pg = await PGlite.create(options.dataDir ?? 'memory://', {
+      pgliteWasmModule,
+      initdbWasmModule,
+      parsers: { 20: (v: string) => Number(v) },
+      ...(options.loadDataDir === undefined ? {} : { loadDataDir: options.loadDataDir }),
+    });
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   const wrap = (runner: Pick<PGliteType, 'query' | 'exec'>): Queryable => ({
     async query<R>(text: string, params: readonly unknown[] = []): Promise<R[]> {
       const res = await runner.query<Record<string, unknown>>(text, params as unknown[]);
@@ -421,7 +431,13 @@ export async function createPgliteDb(options: PgliteOptions = {}): Promise<Pglit
     exec: root.exec,
     // PGlite is one connection: a transaction holds it, so other queries wait and nothing can deadlock.
     transaction: <T>(fn: (tx: Queryable) => Promise<T>) => pg.transaction((tx) => fn(wrap(tx))),
-    close: () => pg.close(),
+    close: async () => {
+      try {
+        await pg.close();
+      } finally {
+        unlock();
+      }
+    },
   };
 }
 

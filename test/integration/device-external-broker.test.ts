@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
+import { pino } from 'pino';
 import { createTestDb, type TestDb } from '../helpers/db.js';
 import { startTestServer } from '../helpers/server.js';
 import { connectDevice, deviceRequest, recordMessages, waitForMessage } from '../helpers/mqtt.js';
@@ -18,6 +19,7 @@ describe('external-broker mode (MQTT_URL) against Mosquitto', () => {
   // A root of this run's own, so parallel runs on the shared Mosquitto never see each other's topics.
   const prefix = `fjtest-${randomBytes(4).toString('hex')}`;
   const root = `${prefix}/things/ext/jobs`;
+  const logLines: string[] = [];
 
   beforeAll(async () => {
     t = await createTestDb('postgres');
@@ -27,6 +29,9 @@ describe('external-broker mode (MQTT_URL) against Mosquitto', () => {
         await startTestServer({
           db: t.db,
           config: { mqttUrl: MOSQUITTO_URL, jobsTopicRoot: `${prefix}/things/{thingName}/jobs` },
+          ...(i === 0
+            ? { logger: pino({ level: 'info' }, { write: (l: string) => void logLines.push(l) }) }
+            : {}),
         }),
       );
     }
@@ -44,6 +49,11 @@ describe('external-broker mode (MQTT_URL) against Mosquitto', () => {
 
   it('runs no embedded broker and serves a device through the external one, each request answered once', async () => {
     expect(instances.map((a) => a.addresses.mqtt)).toEqual(['', '']);
+    const startLine = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'fleetjobs started');
+    // The start line names the broker it uses, since no embedded listener has an address.
+    expect(startLine?.mqttUrl).toBe(new URL(MOSQUITTO_URL).toString());
     const announced = waitForMessage(device, `${root}/notify-next`);
     await createJob(instances[0]!.deps, {
       jobId: 'ext-job',
