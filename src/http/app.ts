@@ -40,6 +40,18 @@ export interface HttpDeps extends ServiceDeps {
 }
 
 /** [STYLE] The operator API as an app that never listens by itself: tests drive it through inject(). */
+/**
+ * The route's OpenAPI operationId, which client generators name their methods by: the AWS operation its summary
+ * opens with (`ListJobs, newest first`, `fleetjobs extension (ExportJobTemplate)`), or one the route sets.
+ */
+function operationIdOf(schema: { summary?: string; operationId?: string }, route: string): string {
+  if (schema.operationId !== undefined) return schema.operationId;
+  const named = /^(?:fleetjobs extension \()?((?:[A-Z][a-z]+){2,})\b/.exec(schema.summary ?? '');
+  if (named?.[1] === undefined)
+    throw new Error(`${route}: set an operationId (its summary names no operation)`);
+  return named[1];
+}
+
 export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
@@ -62,6 +74,7 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     const method = Array.isArray(route.method) ? String(route.method[0]) : route.method;
     route.schema = {
       ...route.schema,
+      operationId: operationIdOf(route.schema, `${method} ${route.url}`),
       response: {
         ...errorResponses(routeErrorStatuses(method, route.url.includes(':'))),
         ...(route.schema.response as object | undefined),

@@ -13,6 +13,7 @@ interface Response {
 }
 interface Operation {
   summary?: string;
+  operationId?: string;
   requestBody?: unknown;
   responses: Record<string, Response>;
 }
@@ -158,6 +159,18 @@ describe.each(BACKENDS)('the OpenAPI document on %s', (backend) => {
       license: string;
     };
     expect(doc.info.license).toEqual({ name: pkg.license, identifier: pkg.license });
+  });
+
+  it('gives every operation a unique operationId, its AWS operation name where there is one', () => {
+    const ids = operations().map(([path, method, op]) => [`${method} ${path}`, op.operationId] as const);
+    expect(ids.filter(([, id]) => typeof id !== 'string' || !/^[A-Z][A-Za-z]+$/.test(id))).toEqual([]);
+    expect(new Set(ids.map(([, id]) => id)).size).toBe(ids.length);
+    expect(Object.fromEntries(ids)).toMatchObject({
+      'put /jobs/{jobId}': 'CreateJob',
+      'get /things/{thingName}/jobs/{jobId}': 'DescribeJobExecution',
+      'get /job-templates/{jobTemplateId}/export': 'ExportJobTemplate',
+      'post /operator-keys': 'CreateOperatorKey',
+    });
   });
 
   it('declares bearer and SigV4 security schemes and requires one of them', () => {

@@ -57,6 +57,7 @@ export function eventRoutes(system: ServiceDeps, options: EventRoutesOptions = {
       '/events',
       {
         schema: {
+          operationId: 'StreamEvents',
           summary: 'Job and execution events as server-sent events, resumable with Last-Event-ID',
           tags: ['events'],
           response: {

@@ -135,6 +135,7 @@ export function executionRoutes(deps: HttpDeps): FastifyPluginAsync {
       {
         schema: {
           response: { 200: RESPONSES.listDeadLetters },
+          operationId: 'ListDeadLetters',
           summary:
             'fleetjobs extension: dead letters (FAILED / TIMED_OUT with no retry left), newest first, with every attempt',
           tags: ['executions'],

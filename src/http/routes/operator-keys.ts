@@ -60,6 +60,7 @@ export function operatorKeyRoutes(
         schema: {
           response: { 200: RESPONSES.listOperatorKeys },
           tags: ['operator keys'],
+          operationId: 'ListOperatorKeys',
           summary: "List operator keys (never their secrets) of the caller's tenant, or of tenantId",
           querystring: {
             type: 'object',
@@ -87,6 +88,7 @@ export function operatorKeyRoutes(
         schema: {
           response: { 200: RESPONSES.createdOperatorKey },
           tags: ['operator keys'],
+          operationId: 'CreateOperatorKey',
           summary:
             "Create an operator key of the caller's tenant, or of tenantId; the secret and bearer token are returned once",
           body: {
@@ -123,6 +125,7 @@ export function operatorKeyRoutes(
         schema: {
           response: { 200: RESPONSES.operatorKey },
           tags: ['operator keys'],
+          operationId: 'RevokeOperatorKey',
           summary:
             "Revoke an operator key of the caller's tenant, or of tenantId (a tenant's last active admin key cannot be revoked)",
           params: {
