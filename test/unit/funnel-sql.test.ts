@@ -6,6 +6,10 @@ import { PENDING_SQL, statusCountsSql } from '../../src/store/states-sql.js';
 import { HEAD_ORDER_SQL, JOB_DONE_SQL } from '../../src/store/notifications.js';
 
 const sql = readFileSync(new URL('../../migrations/0006_funnel_functions.sql', import.meta.url), 'utf8');
+const cheaper = readFileSync(
+  new URL('../../migrations/0009_cheaper_notify_and_events.sql', import.meta.url),
+  'utf8',
+);
 const sweep = readFileSync(
   new URL('../../migrations/0007_timeout_sweep_function.sql', import.meta.url),
   'utf8',
@@ -29,6 +33,14 @@ describe('the write funnel in SQL (migration 0006)', () => {
   it('completes a job on the condition the rollup sweep selects by (fj_complete_jobs: the check, then under lock)', () => {
     const flat = (text: string) => text.replace(/\s+/g, ' ');
     expect(flat(sql).split(flat(JOB_DONE_SQL))).toHaveLength(3);
+  });
+
+  it('builds notify over the pending statuses, in head order, at most MAX_PENDING_LIST (migration 0009)', () => {
+    const lists = [...cheaper.matchAll(/status IN \(([^)]*)\)/g)].map((m) => m[1]);
+    expect(lists).toHaveLength(2);
+    for (const list of lists) expect(list).toBe(PENDING_SQL);
+    // The list and the count of its IN_PROGRESS items read the same rows.
+    expect(cheaper.split(`ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST})`)).toHaveLength(3);
   });
 
   it('sweeps timeouts over the pending statuses (migration 0007)', () => {
