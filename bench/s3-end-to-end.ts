@@ -79,6 +79,24 @@ export async function runPacedEcho(ctx: RunContext, server: HostedServer, fleet:
   return { r, usage, counters };
 }
 
+/** The device batcher's totals (server host's batchStats). */
+interface BatchStats {
+  count: number;
+  writes: number;
+  seconds: number;
+}
+
+/** Device-write batches of the timed run: how many, their mean size and mean duration (statement + commit). */
+function batchFigures(before: BatchStats, after: BatchStats): Record<string, number> {
+  const batches = after.count - before.count;
+  if (batches === 0) return {};
+  return {
+    batches,
+    writesPerBatch: Math.round(((after.writes - before.writes) / batches) * 10) / 10,
+    batchMeanMs: Math.round(((after.seconds - before.seconds) / batches) * 10000) / 10,
+  };
+}
+
 /**
  * Runs the start-next -> update loop for durationMs on a seeded schema against a fleetjobs server.
  */
@@ -110,7 +128,7 @@ export async function measureJobs(
       poolMax: 10,
       ...(opts.clockBehindMs ? { clockBehindMs: opts.clockBehindMs } : {}),
     });
-    const pg = pgMeter(ctx.pgUrl);
+    const pg = pgMeter(ctx.pgUrl, server.applicationName);
     let idle: Fleet | undefined;
     try {
       if (opts.idleSessions) idle = await holdIdleSessions(s, server, opts.idleSessions);
@@ -132,6 +150,7 @@ export async function measureJobs(
       try {
         warm = await warmUp(ctx, fleet, 'jobs', opts.ratePerSec);
         await pg.start();
+        const batchesBefore = await server.child.call<BatchStats>('batchStats');
         await server.child.call('meterStart');
         const during = opts.during?.(server, s);
         fleetRun = await fleet.run({
@@ -142,6 +161,11 @@ export async function measureJobs(
         });
         extra = (await during) ?? {};
         serverUsage = await server.child.call<ProcessUsage>('meterStop');
+        pg.endLoad();
+        extra = {
+          ...extra,
+          ...batchFigures(batchesBefore, await server.child.call<BatchStats>('batchStats')),
+        };
       } finally {
         await fleet.close();
       }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import postgres from 'postgres';
 
@@ -84,16 +85,49 @@ export interface PgUsage {
   /** Transaction ids assigned: the write transactions, exact at once. */
   writeXacts: number;
   walMb: number;
+  /**
+   * CPU seconds (user + system) of the server's own PostgreSQL backends (those with its application_name), from
+   * /proc: only when PostgreSQL runs on this machine; absent otherwise.
+   */
+  backendCpuSeconds?: number;
+}
+
+/** The application_name of a bench server's pool (server-host.ts), so its backends can be told apart. */
+export const benchApplicationName = (pid: number) => `fleetjobs-bench-${pid}`;
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** user + system CPU seconds of these processes so far; a process gone (or not visible here) counts 0. */
+function cpuSecondsOf(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command name, which is in parentheses and may hold spaces: utime is the 12th, stime 13th.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+    } catch {
+      // Not on this machine, or exited.
+    }
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
 /** PostgreSQL commits and WAL written between two snapshots (whole cluster's database, so run one thing at a time). */
-export function pgMeter(url: string): {
+export function pgMeter(
+  url: string,
+  /** Also measure the CPU of the backends with this application_name (benchApplicationName). */
+  applicationName?: string,
+): {
   start(): Promise<void>;
+  endLoad(): void;
   stop(): Promise<PgUsage>;
   close(): Promise<void>;
 } {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   let before: { commits: number; xid: number; lsn: string } | undefined;
+  let backends: number[] = [];
+  let backendCpu = 0;
+  let backendCpuEnd: number | undefined;
   const snap = async () => {
     const [row] = await sql<{ commits: string; xid: string; lsn: string }[]>`
       SELECT xact_commit::text AS commits, pg_snapshot_xmax(pg_current_snapshot())::text AS xid,
@@ -107,6 +141,20 @@ export function pgMeter(url: string): {
       // Statistics are cached per transaction; a fresh snapshot is needed for the counter to move.
       await sql`SELECT pg_stat_clear_snapshot()`;
       before = await snap();
+      if (applicationName !== undefined) {
+        // The server's pool is open by now (after the warm-up) and keeps its connections through the run.
+        const rows = await sql<{ pid: number }[]>`
+          SELECT pid FROM pg_stat_activity WHERE application_name = ${applicationName}`;
+        backends = rows.map((r) => r.pid);
+        backendCpu = cpuSecondsOf(backends);
+        backendCpuEnd = undefined;
+      }
+    },
+    /** The end of the measured load: the backends' CPU is read here, while the server still holds them. */
+    endLoad() {
+      const now = cpuSecondsOf(backends);
+      // 0 for every backend: PostgreSQL is not on this machine (or they are not visible from here).
+      if (backends.length > 0 && now > 0) backendCpuEnd = now;
     },
     async stop() {
       await sql`SELECT pg_stat_clear_snapshot()`;
@@ -120,6 +168,9 @@ export function pgMeter(url: string): {
         commits: Math.max(0, after.commits - before.commits - 2),
         writeXacts: after.xid - before.xid,
         walMb: Math.round((Number(diff?.bytes ?? 0) / 1048576) * 10) / 10,
+        ...(backendCpuEnd === undefined
+          ? {}
+          : { backendCpuSeconds: Math.round((backendCpuEnd - backendCpu) * 100) / 100 }),
       };
     },
     close: () => sql.end({ timeout: 5 }),

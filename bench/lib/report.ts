@@ -45,7 +45,7 @@ function usageCell(m: Measurement): string {
 function runLine(row: ResultRow, m: Measurement, i: number): string {
   const l = m.latency;
   const pg = m.pg
-    ? `${m.pg.commits} commits (${m.pg.writeXacts} write xacts), ${fmt(m.pg.walMb)} MB WAL`
+    ? `${m.pg.commits} commits (${m.pg.writeXacts} write xacts), ${fmt(m.pg.walMb)} MB WAL${m.pg.backendCpuSeconds === undefined ? '' : `, server's backends ${fmt(m.pg.backendCpuSeconds, 2)} s CPU`}`
     : '–';
   const extra = Object.entries(m.extra)
     .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { Aedes } from 'aedes';
 import { pino } from 'pino';
 import { serve } from './child.js';
-import { processMeter } from './metrics.js';
+import { benchApplicationName, processMeter } from './metrics.js';
 import { createBroker, type EmbeddedBroker } from '../../broker/index.js';
 import { createDeviceRouter } from '../../src/device/router.js';
 import { createTopicScheme } from '../../src/protocol/topics.js';
@@ -260,7 +260,12 @@ async function startFleetJobsRouter(host: string): Promise<number> {
 
 async function startFleetJobs(args: StartArgs): Promise<number> {
   if (args.url === undefined || args.schema === undefined) throw new Error('fleetjobs needs url and schema');
-  const db = createPostgresDb({ url: args.url, schema: args.schema, max: args.poolMax ?? 10 });
+  const db = createPostgresDb({
+    url: args.url,
+    schema: args.schema,
+    max: args.poolMax ?? 10,
+    applicationName: benchApplicationName(process.pid),
+  });
   const config = loadConfig({
     HTTP_PORT: '0',
     MQTT_PORT: '0',
@@ -296,7 +301,11 @@ serve(
             : args.kind === 'aedes-jobs'
               ? await startAedesJobs(args.host, args.memoryFleet ?? { thingNames: [], jobs: 0 })
               : await startFleetJobs(args);
-      return { host: args.host, port };
+      return {
+        host: args.host,
+        port,
+        ...(args.kind === 'fleetjobs' ? { applicationName: benchApplicationName(process.pid) } : {}),
+      };
     },
     /** Stops the server and its pool (so PostgreSQL's statistics are flushed) but keeps the process. */
     async stop() {
@@ -345,6 +354,21 @@ serve(
     sessions() {
       if (!app || !('aedes' in app.broker)) throw new Error('sessions needs the embedded fleetjobs broker');
       return (app.broker as EmbeddedBroker).aedes.connectedClients;
+    },
+    /** The device batcher's totals so far (GET /metrics' batch histograms): batches, writes, seconds. */
+    async batchStats() {
+      const registry = app?.deps.metrics?.registry;
+      if (!registry) return { count: 0, writes: 0, seconds: 0 };
+      const metrics = await registry.getMetricsAsJSON();
+      const value = (name: string, suffix: string) =>
+        metrics
+          .find((m) => m.name === name)
+          ?.values.find((v) => (v as { metricName?: string }).metricName === name + suffix)?.value ?? 0;
+      return {
+        count: value('fleetjobs_device_batch_writes', '_count'),
+        writes: value('fleetjobs_device_batch_writes', '_sum'),
+        seconds: value('fleetjobs_device_batch_transaction_seconds', '_sum'),
+      };
     },
     meterStart: () => meter.start(),
     meterStop: () => meter.stop(),

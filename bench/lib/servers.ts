@@ -5,6 +5,8 @@ export interface HostedServer {
   child: Child;
   host: string;
   port: number;
+  /** fleetjobs on PostgreSQL: the application_name of its pool's connections (pgMeter measures their CPU). */
+  applicationName?: string;
 }
 
 /** Extra node flags for server processes: BENCH_CPU_PROF=dir writes a --cpu-prof profile of each into dir. */
@@ -21,12 +23,16 @@ export async function startServer(
     execArgv: serverExecArgv(),
   });
   try {
-    const { host, port } = await child.call<{ host: string; port: number }>('start', {
+    const { host, port, applicationName } = await child.call<{
+      host: string;
+      port: number;
+      applicationName?: string;
+    }>('start', {
       kind,
       host: '127.0.0.1',
       ...extra,
     } satisfies StartArgs);
-    return { child, host, port };
+    return { child, host, port, ...(applicationName === undefined ? {} : { applicationName }) };
   } catch (err) {
     await child.exit();
     throw err;
