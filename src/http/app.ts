@@ -14,6 +14,7 @@ import { dashboardRoutes } from './routes/dashboard.js';
 import type { ServiceDeps } from '../service/deps.js';
 import type { OperatorKeyResolver } from '../service/operator-keys.js';
 import { installAuth } from './auth.js';
+import { schemaCompilers } from './schema-compilers.js';
 import { installTenantScope, requestTenant } from './tenant-scope.js';
 import { tenantDb } from '../store/db.js';
 import { tenantRoutes } from './routes/tenants.js';
@@ -65,6 +66,8 @@ export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Pro
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
     },
+    // No route has a request headers schema, which fastify lowercases only with its own compiler factory.
+    schemaController: { compilersFactory: schemaCompilers },
   });
   installRequestLog(app, (name) => deps.metrics?.errorAnswered('operator', name));
   installErrorHandler(app, { notFound: (method, path) => `no route for ${method} ${path}; see /docs` });

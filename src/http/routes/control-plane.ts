@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Ajv, type Options as AjvOptions } from 'ajv';
 import type { HttpDeps } from '../app.js';
+import { compiledOnce } from '../schema-compilers.js';
 import { thingRoutes } from './things.js';
 import { thingGroupRoutes } from './thing-groups.js';
 import { jobRoutes } from './jobs.js';
@@ -16,6 +17,10 @@ const AJV_OPTIONS: AjvOptions = {
   unicodeRegExp: true,
 };
 
+// One pair per process: every app compiles the same schemas (see compiledOnce).
+const strict = compiledOnce(new Ajv(AJV_OPTIONS));
+const coercing = compiledOnce(new Ajv({ ...AJV_OPTIONS, coerceTypes: 'array' }));
+
 /**
  * [protocol §5] The AWS IoT control plane: things, thing groups, jobs, executions and job templates. Its own context
  * so that its validation rules stay its own: bodies are validated without coercion (a number sent for a string is
@@ -24,11 +29,7 @@ const AJV_OPTIONS: AjvOptions = {
  */
 export function controlPlaneRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
-    const strict = new Ajv(AJV_OPTIONS);
-    const coercing = new Ajv({ ...AJV_OPTIONS, coerceTypes: 'array' });
-    app.setValidatorCompiler(({ schema, httpPart }) =>
-      (httpPart === 'body' ? strict : coercing).compile(schema),
-    );
+    app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing)(schema));
     const defaultJson = app.getDefaultJsonParser('error', 'error');
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
