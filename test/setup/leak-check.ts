@@ -5,9 +5,10 @@ import { leaksSince, openNow } from '../helpers/leaks.js';
 /**
  * Fails a test file that leaves something open after its last afterAll: a socket (an MQTT client, a database
  * pool, an HTTP keep-alive connection), a listening server, a child process, a ref'd timer, or a test database
- * from createTestDb. Each file runs in a process of its own, so what this module sees when it is loaded, before
- * the file is imported, is the worker's own (vitest's IPC pipes, stdio, its timers): only what is open at the end
- * and was not open then counts. Sockets close asynchronously, so the check waits up to GRACE_MS for them.
+ * from createTestDb. Vitest runs this module again before each file a worker runs (isolate: false keeps the
+ * worker's other modules), so what it sees then is the worker's own (vitest's IPC pipes, stdio, its timers) and
+ * what earlier files left that passed their check: only what is open at the end and was not open then counts,
+ * which blames the file that opened it. Sockets close asynchronously, so the check waits up to GRACE_MS for them.
  * See docs/development.md, "Leak check"; FLEETJOBS_LEAK_CHECK=off turns it off while debugging.
  */
 const GRACE_MS = 3_000;
