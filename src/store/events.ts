@@ -8,8 +8,8 @@ import { EVENTS_ROOT } from '../protocol/topics.js';
  * table (GET /events, kept for the retention period) and to the outbox as an `event` row with its full topic
  * and payload, which the dispatcher publishes as it is. Payload keys follow AWS (reference §4.4); times are
  * integer epoch seconds like the rest of the device plane. The write funnel writes execution events in SQL
- * (fj_execution_events, migration 0006); those of a change to more than FANOUT_THRESHOLD things are written bare
- * and completed after commit (completeBareEvents).
+ * (fj_execution_events, migration 0006); those of a change to more than FANOUT_THRESHOLD things are carried by
+ * its fanout row and written after commit (writeFanoutEvents, migration 0010).
  */
 
 /** The `$aws/events/job/{jobId}/{operation}` operations. */
@@ -24,32 +24,50 @@ export const PROCESS_DETAILS_SQL = `(SELECT ${statusCountsSql('l.status')}
         WHERE x.job_id = j.job_id ORDER BY x.thing_name, x.execution_number DESC) l)`;
 
 /**
- * Builds the payload of the oldest bare events (those among the next `limit` event ids from the oldest bare one,
- * none that another dispatcher holds) as the inline path would have at their change (timestamp of the change,
- * statusDetails of the ended execution), and writes their outbox copies, in one statement. Returns how many it
- * completed.
+ * Writes the next `limit` execution events a fanout row carries (fj_after_change, migration 0010), under the ids
+ * drawn for them at the change, with the payload the inline path would have built then (timestamp of the
+ * change, statusDetails of the ended execution), and their outbox copies, in one statement; the row goes with
+ * its last events once its things are expanded too. Returns how many it wrote.
  */
-export async function completeBareEvents(db: Queryable, limit: number, now: Date): Promise<number> {
+export async function writeFanoutEvents(db: Queryable, limit: number, now: Date): Promise<number> {
   const rows = await db.query<{ n: number }>(
-    // A range of ids, not `ORDER BY id LIMIT`: a sweep writes bare events faster than statistics follow, and
-    // the planner, expecting a few hundred, sorted every bare event on each call (at 1,000,000 overdue
-    // executions, a sort of up to a million rows per 2,000 completed). The range bounds the work whatever the plan.
-    `WITH bare AS (
-       SELECT e.id FROM events e, (SELECT min(id) AS id FROM events WHERE payload IS NULL) lo
-       WHERE e.payload IS NULL AND e.id >= lo.id AND e.id < lo.id + $1
-       FOR UPDATE OF e SKIP LOCKED
+    `WITH f AS (
+       SELECT id, created_at, events_written,
+         events_written + $1 >= cardinality(event_ids)
+           AND expanded >= greatest(cardinality(notify_things), cardinality(notify_next_things)) AS done,
+         event_ids[events_written + 1 : events_written + $1] AS ids,
+         event_topics[events_written + 1 : events_written + $1] AS topics,
+         event_job_ids[events_written + 1 : events_written + $1] AS job_ids,
+         event_thing_names[events_written + 1 : events_written + $1] AS thing_names,
+         event_execution_numbers[events_written + 1 : events_written + $1] AS execution_numbers,
+         event_statuses[events_written + 1 : events_written + $1] AS statuses,
+         event_tenant_ids[events_written + 1 : events_written + $1] AS tenant_ids
+       FROM outbox
+       WHERE kind = 'fanout' AND events_written < cardinality(event_ids)
+       ORDER BY id LIMIT 1
+       FOR UPDATE SKIP LOCKED
      ), ev AS (
-       UPDATE events v SET payload = fj_execution_event_payload(v.created_at, substring(v.topic FROM '[^/]+$'),
-         v.job_id, v.thing_name, v.status,
-         (SELECT x.status_details FROM job_executions x
-          WHERE x.job_id = v.job_id AND x.thing_name = v.thing_name AND x.execution_number = v.execution_number),
-         d.region, d.account_id)
-       FROM bare CROSS JOIN deployment_settings d
-       WHERE v.id = bare.id
-       RETURNING v.id, v.topic, v.job_id, v.payload
+       INSERT INTO events (id, topic, job_id, payload, created_at, tenant_id) OVERRIDING SYSTEM VALUE
+       SELECT k.id, k.topic, k.job_id,
+         fj_execution_event_payload(f.created_at, substring(k.topic FROM '[^/]+$'), k.job_id, k.thing_name,
+           k.status,
+           (SELECT x.status_details FROM job_executions x
+            WHERE x.job_id = k.job_id AND x.thing_name = k.thing_name AND x.execution_number = k.execution_number),
+           d.region, d.account_id),
+         f.created_at, k.tenant_id
+       FROM f CROSS JOIN deployment_settings d
+       CROSS JOIN LATERAL unnest(f.ids, f.topics, f.job_ids, f.thing_names, f.execution_numbers, f.statuses,
+         f.tenant_ids) AS k(id, topic, job_id, thing_name, execution_number, status, tenant_id)
+       ORDER BY k.id
+       RETURNING id, topic, job_id, payload
      ), ob AS (
        INSERT INTO outbox (kind, topic, job_id, payload, created_at)
        SELECT 'event', topic, job_id, payload, $2 FROM ev ORDER BY id RETURNING 1
+     ), advanced AS (
+       UPDATE outbox o SET events_written = f.events_written + cardinality(f.ids) FROM f
+       WHERE o.id = f.id AND NOT f.done
+     ), removed AS (
+       DELETE FROM outbox o USING f WHERE o.id = f.id AND f.done
      )
      SELECT count(*) AS n FROM ob`,
     [limit, now],
@@ -92,14 +110,16 @@ export async function sequenceEvents(tx: Queryable, limit: number): Promise<numb
   const rows = await tx.query<{ n: number }>(
     // The order nextval is drawn in across rows is the plan's, not id order (a prepared statement's generic plan
     // drew them backwards): one block of numbers is reserved with setval and handed out by row_number over id.
-    // A bare event (fj_execution_events) and every event after it wait until its payload is built. A range of
-    // ids from the oldest unsequenced one, not `ORDER BY id LIMIT`: as with completeBareEvents, the planner sorted
-    // every unsequenced event on each call while a sweep's events waited.
+    // The first id a fanout row holds for an event not yet written (writeFanoutEvents) and every event after it
+    // wait until that event is. A range of ids from the oldest unsequenced one, not `ORDER BY id LIMIT`: a sweep
+    // writes events faster than statistics follow, and the planner, expecting a few hundred, sorted every
+    // unsequenced event on each call while a sweep's events waited.
     `WITH batch AS (
        SELECT e.id, row_number() OVER (ORDER BY e.id) AS rn
        FROM events e, (SELECT min(id) AS id FROM events WHERE seq IS NULL) lo
        WHERE e.seq IS NULL AND e.id >= lo.id AND e.id < lo.id + $1
-         AND e.id < coalesce((SELECT min(id) FROM events WHERE payload IS NULL), $2)
+         AND e.id < coalesce(
+           (SELECT min(o.event_ids[o.events_written + 1]) FROM outbox o WHERE o.kind = 'fanout'), $2)
      ), reserved AS (
        SELECT setval('events_seq', nextval('events_seq') + count(*) - 1) - count(*) AS before
        FROM batch HAVING count(*) > 0

@@ -15,17 +15,18 @@ import { lockThings } from './things.js';
  *    ExecutionChange per execution they touched;
  * 4. after the change: execution events, retries, notify / notify-next outbox rows (one fanout row above
  *    FANOUT_THRESHOLD things) and the rollup of SNAPSHOT jobs whose last execution ended, in one statement
- *    (fj_after_change, migration 0006).
+ *    (fj_after_change, migrations 0006 and 0010).
  * A device batch runs all four steps in one statement (writeDeviceBatch), committed on its own. The caller calls
  * `deps.outboxWritten()` after commit.
  */
 
 /**
  * A change that touches more things than this defers their notify and notify-next rows to one `fanout` outbox
- * row, expanded after commit by the dispatcher, and writes its execution events bare
- * (fj_after_change, migration 0006). Writing 100,000 notify payloads, 100,000 notify-next rows, 100,000 things
- * updates and the event payloads inside a CreateJob or a timeout batch took most of its time; a device request
- * (or a micro-batch of them, a few hundred at most) stays far below and notifies inline.
+ * row, expanded after commit by the dispatcher; the row carries the keys and ids of its execution events, which
+ * the dispatcher writes after commit too (fj_after_change, migrations 0006 and 0010). Writing 100,000 notify
+ * payloads, 100,000 notify-next rows, 100,000 things updates and the event payloads inside a CreateJob or a
+ * timeout batch took most of its time; a device request (or a micro-batch of them, a few hundred at most) stays
+ * far below and notifies inline.
  */
 export const FANOUT_THRESHOLD = 1_000;
 
@@ -77,10 +78,10 @@ export async function writeExecutions<
 }
 
 /**
- * Step 4 of the funnel, in one statement: fj_after_change (migration 0006) writes the execution events, queues
- * retries, writes notify for pending-set membership changes and notify-next for head changes (one fanout row above
- * FANOUT_THRESHOLD things, with bare events) and completes SNAPSHOT jobs whose last execution ended. Returns the
- * jobs it completed.
+ * Step 4 of the funnel, in one statement: fj_after_change (migrations 0006 and 0010) writes the execution events,
+ * queues retries, writes notify for pending-set membership changes and notify-next for head changes (one fanout
+ * row above FANOUT_THRESHOLD things, carrying the events) and completes SNAPSHOT jobs whose last execution
+ * ended. Returns the jobs it completed.
  */
 async function afterExecutionsChanged(
   tx: Queryable,

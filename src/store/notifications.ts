@@ -79,7 +79,7 @@ export async function selectJobsReadyToComplete(db: Queryable, limit: number): P
  * notify-next rows, in the caller's transaction; the fanout row records the chunk as expanded. The chunk's
  * things are locked in name order first, like every writer locks them, so payloads and head comparisons are
  * those of the current committed state of each thing. Returns false when there was nothing left to expand (or
- * other dispatchers hold all of it). Bare events are completed apart (completeBareEvents), without these locks.
+ * other dispatchers hold all of it). The row's events are written apart (writeFanoutEvents), without these locks.
  */
 export async function expandFanoutChunk(tx: Queryable, size: number, now: Date): Promise<boolean> {
   const chunk = await lockFanoutChunk(tx, size);

@@ -96,13 +96,12 @@ export async function deleteOutboxRows(tx: Queryable, ids: readonly number[]): P
 }
 
 /**
- * Whether a fanout row or a bare event waits for expansion: a cheap look (two partial indexes) before a
- * dispatcher opens a transaction for one.
+ * Whether a fanout row waits for expansion or for its events to be written: a cheap look (a partial index)
+ * before a dispatcher opens a transaction for one.
  */
 export async function selectFanoutPending(db: Queryable): Promise<boolean> {
   const rows = await db.query<{ pending: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'fanout')
-         OR EXISTS (SELECT 1 FROM events WHERE payload IS NULL) AS pending`,
+    `SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = 'fanout') AS pending`,
   );
   return rows[0]?.pending === true;
 }
@@ -114,13 +113,16 @@ export interface FanoutChunk {
   notifyNextThings: string[];
   /** Entries of each list expanded once this chunk is. */
   expanded: number;
-  /** This chunk is the row's last: the row goes once it is expanded. */
+  /** This chunk is the row's last: the row goes once it is expanded, if its events are written too. */
   last: boolean;
+  /** Every event the row carries is written (writeFanoutEvents). */
+  eventsWritten: boolean;
 }
 
 /**
- * Locks the oldest fanout row that no other dispatcher is expanding and reads its next chunk. The row stays
- * locked until the caller's transaction ends, so two dispatchers never expand the same chunk.
+ * Locks the oldest fanout row with things left to expand that no other dispatcher holds and reads its next
+ * chunk. The row stays locked until the caller's transaction ends, so two dispatchers never expand the same
+ * chunk.
  */
 export async function lockFanoutChunk(tx: Queryable, size: number): Promise<FanoutChunk | undefined> {
   const rows = await tx.query<FanoutChunk>(
@@ -128,8 +130,10 @@ export async function lockFanoutChunk(tx: Queryable, size: number): Promise<Fano
        coalesce(notify_things[expanded + 1 : expanded + $1], '{}') AS notify_things,
        coalesce(notify_next_things[expanded + 1 : expanded + $1], '{}') AS notify_next_things,
        expanded + $1 AS expanded,
-       expanded + $1 >= greatest(cardinality(notify_things), cardinality(notify_next_things)) AS last
-     FROM outbox WHERE kind = 'fanout'
+       expanded + $1 >= greatest(cardinality(notify_things), cardinality(notify_next_things)) AS last,
+       events_written >= coalesce(cardinality(event_ids), 0) AS events_written
+     FROM outbox
+     WHERE kind = 'fanout' AND expanded < greatest(cardinality(notify_things), cardinality(notify_next_things))
      ORDER BY id LIMIT 1
      FOR UPDATE SKIP LOCKED`,
     [size],
@@ -137,8 +141,11 @@ export async function lockFanoutChunk(tx: Queryable, size: number): Promise<Fano
   return rows[0];
 }
 
-/** Records a chunk as expanded: the row advances past it, or goes once its last chunk is done. */
+/**
+ * Records a chunk as expanded: the row advances past it, or goes once its last chunk is done and its events
+ * are written (else writeFanoutEvents removes it with its last events).
+ */
 export async function advanceFanout(tx: Queryable, chunk: FanoutChunk): Promise<void> {
-  if (chunk.last) await tx.query(`DELETE FROM outbox WHERE id = $1`, [chunk.id]);
+  if (chunk.last && chunk.eventsWritten) await tx.query(`DELETE FROM outbox WHERE id = $1`, [chunk.id]);
   else await tx.query(`UPDATE outbox SET expanded = $2 WHERE id = $1`, [chunk.id, chunk.expanded]);
 }

@@ -14,7 +14,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import { deleteOutboxRows, lockOutboxBatch, selectFanoutPending, type OutboxEntry } from '../store/outbox.js';
 import { expandFanoutChunk } from '../store/notifications.js';
-import { completeBareEvents } from '../store/events.js';
+import { writeFanoutEvents } from '../store/events.js';
 import type { TopicScheme } from '../protocol/topics.js';
 import { notifyNextPayload } from '../device/payloads.js';
 import { isTerminal } from '../protocol/states.js';
@@ -129,16 +129,16 @@ export function createOutboxDispatcher(
   };
 
   /**
-   * Expands fanout rows chunk by chunk and completes bare events until neither is left, calling chunkDone after
-   * each commit. Bare events are completed in a statement of their own: they need no thing lock, and a chunk's
-   * transaction holds its things' locks, which devices and sweeps wait for.
+   * Expands fanout rows chunk by chunk and writes the events they carry until none is left, calling chunkDone
+   * after each commit. Events are written in statements of their own: they need no
+   * thing lock, and a chunk's transaction holds its things' locks, which devices and sweeps wait for.
    */
   const expand = async (now: Date | undefined, chunkDone: () => void): Promise<void> => {
     while (await selectFanoutPending(deps.db)) {
       const at = now ?? deps.clock();
       const expanded = await deps.db.transaction((tx) => expandFanoutChunk(tx, fanoutChunk, at));
-      const completed = await completeBareEvents(deps.db, fanoutChunk, at);
-      if (!expanded && completed === 0) return;
+      const written = await writeFanoutEvents(deps.db, fanoutChunk, at);
+      if (!expanded && written === 0) return;
       chunkDone();
     }
   };

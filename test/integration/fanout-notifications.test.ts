@@ -197,7 +197,7 @@ describe.each(BACKENDS)('expanding a fanout row on %s', (backend) => {
     expect(await outboxLeft(t.db)).toBe(0);
   });
 
-  it('a timeout sweep of every thing writes its events bare: published once each and numbered in commit order after the expansion', async () => {
+  it('a timeout sweep of every thing defers its events to the fanout row: written, published once each and numbered in commit order after the expansion', async () => {
     const deps = workerDeps(t.db, T0);
     await createJob(deps, {
       jobId: 'sweep-job',
@@ -214,7 +214,7 @@ describe.each(BACKENDS)('expanding a fanout row on %s', (backend) => {
       t.db.query<{ topic: string; payload: Record<string, unknown> }>(
         `SELECT topic, payload FROM events WHERE job_id = 'sweep-job' AND seq IS NOT NULL ORDER BY seq`,
       );
-    // The job's completed event committed with the sweep, after the bare events: it waits for them.
+    // The job's completed event committed with the sweep, after the ids its deferred events hold: it waits for them.
     expect(await numbered()).toEqual([]);
 
     const published: string[] = [];

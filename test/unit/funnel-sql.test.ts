@@ -10,6 +10,10 @@ const cheaper = readFileSync(
   new URL('../../migrations/0009_cheaper_notify_and_events.sql', import.meta.url),
   'utf8',
 );
+const fanoutEvents = readFileSync(
+  new URL('../../migrations/0010_fanout_events.sql', import.meta.url),
+  'utf8',
+);
 const sweep = readFileSync(
   new URL('../../migrations/0007_timeout_sweep_function.sql', import.meta.url),
   'utf8',
@@ -41,6 +45,12 @@ describe('the write funnel in SQL (migration 0006)', () => {
     for (const list of lists) expect(list).toBe(PENDING_SQL);
     // The list and the count of its IN_PROGRESS items read the same rows.
     expect(cheaper.split(`ORDER BY ${HEAD_ORDER_SQL} LIMIT ${LIMITS.MAX_PENDING_LIST})`)).toHaveLength(3);
+  });
+
+  it('classifies changes over the same status lists in the fanout-events version of fj_after_change (migration 0010)', () => {
+    const lists = [...fanoutEvents.matchAll(/status IN \(([^)]*)\)/g)].map((m) => m[1]);
+    expect(lists).toHaveLength(5);
+    for (const list of lists) expect([PENDING_SQL, `'FAILED', 'TIMED_OUT'`]).toContain(list);
   });
 
   it('sweeps timeouts over the pending statuses (migration 0007)', () => {
