@@ -157,8 +157,9 @@ export async function runS6(ctx: RunContext, earlier: readonly ResultRow[]): Pro
       baselineName: 'batched raw SQL',
       runs,
       ratio,
-      target: 'sweep ≤ 1.5 × baseline; device p99 ≤ 2 × without the sweep',
-      met: Number.isNaN(quietP99) ? undefined : fleetSweep <= 1.5 * rawSweepMs && sweepP99 <= 2 * quietP99,
+      // Issue 16 set the sweep's target at 2 x (PERFORMANCE.md had 1.5 x); the issue wins.
+      target: 'sweep ≤ 2 × baseline; device p99 ≤ 2 × without the sweep',
+      met: Number.isNaN(quietP99) ? undefined : fleetSweep <= 2 * rawSweepMs && sweepP99 <= 2 * quietP99,
       notes: [
         `device p99 during the sweep ${sweepP99} ms vs ${Number.isNaN(quietP99) ? '–' : quietP99} ms in S3 N=${DEVICES}`,
       ],
