@@ -1,7 +1,6 @@
 import { pino } from 'pino';
 import { ConfigError, loadConfig, parseFlags } from '../config.js';
 import { createPgliteDb, createPostgresDb, type Db } from '../store/db.js';
-import { DataDirInUseError } from '../store/data-dir-lock.js';
 import { migrate } from '../store/migrate.js';
 import { createTopicScheme } from '../protocol/topics.js';
 import { isFleetJobsError } from '../protocol/errors.js';
@@ -119,16 +118,10 @@ export async function runKeysCli(
     return 2;
   }
   const config = loadConfig(io.env, parseFlags(args.configFlags));
-  let db: Db;
-  try {
-    db = config.databaseUrl
-      ? createPostgresDb({ url: config.databaseUrl, max: 1 })
-      : await createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
-  } catch (err) {
-    if (!(err instanceof DataDirInUseError)) throw err;
-    io.err.write(`${err.message}\n`);
-    return 1;
-  }
+  // A data directory a running serve holds throws DataDirInUseError, which main prints in one line.
+  const db: Db = config.databaseUrl
+    ? createPostgresDb({ url: config.databaseUrl, max: 1 })
+    : await createPgliteDb({ dataDir: `${config.dataDir}/pglite` });
   try {
     await preflight([databaseReachable(config.databaseUrl, db)]);
     await migrate(db);

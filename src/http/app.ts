@@ -40,7 +40,6 @@ export interface HttpDeps extends ServiceDeps {
   };
 }
 
-/** [STYLE] The operator API as an app that never listens by itself: tests drive it through inject(). */
 /**
  * The route's OpenAPI operationId, which client generators name their methods by: the AWS operation its summary
  * opens with (`ListJobs, newest first`, `fleetjobs extension (ExportJobTemplate)`), or one the route sets.
@@ -53,6 +52,7 @@ function operationIdOf(schema: { summary?: string; operationId?: string }, route
   return named[1];
 }
 
+/** [STYLE] The operator API as an app that never listens by itself: tests drive it through inject(). */
 export async function buildApp(deps: HttpDeps, options: { logger: Logger }): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
