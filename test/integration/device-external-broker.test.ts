@@ -11,6 +11,12 @@ import { insertThings } from '../../src/store/things.js';
 
 /** The Mosquitto the suite runs beside (CI starts it), with anonymous access on loopback. */
 const MOSQUITTO_URL = process.env.TEST_MQTT_URL ?? 'mqtt://127.0.0.1:1883';
+/** The same broker with credentials in the URL (an anonymous Mosquitto accepts any), which no log may show. */
+const WITH_CREDENTIALS = (() => {
+  const u = new URL(MOSQUITTO_URL);
+  if (u.username === '') [u.username, u.password] = ['fleetjobs-ops', 'not-in-logs'];
+  return u.toString();
+})();
 
 describe('external-broker mode (MQTT_URL) against Mosquitto', () => {
   let t: TestDb;
@@ -28,7 +34,10 @@ describe('external-broker mode (MQTT_URL) against Mosquitto', () => {
       instances.push(
         await startTestServer({
           db: t.db,
-          config: { mqttUrl: MOSQUITTO_URL, jobsTopicRoot: `${prefix}/things/{thingName}/jobs` },
+          config: {
+            mqttUrl: i === 0 ? WITH_CREDENTIALS : MOSQUITTO_URL,
+            jobsTopicRoot: `${prefix}/things/{thingName}/jobs`,
+          },
           ...(i === 0
             ? { logger: pino({ level: 'info' }, { write: (l: string) => void logLines.push(l) }) }
             : {}),
@@ -52,8 +61,11 @@ describe('external-broker mode (MQTT_URL) against Mosquitto', () => {
     const startLine = logLines
       .map((l) => JSON.parse(l) as Record<string, unknown>)
       .find((l) => l.msg === 'fleetjobs started');
-    // The start line names the broker it uses, since no embedded listener has an address.
-    expect(startLine?.mqttUrl).toBe(new URL(MOSQUITTO_URL).toString());
+    // The start line names the broker it uses, since no embedded listener has an address, without credentials.
+    const bare = new URL(WITH_CREDENTIALS);
+    [bare.username, bare.password] = ['', ''];
+    expect(startLine?.mqttUrl).toBe(bare.toString());
+    expect(logLines.join('\n')).not.toContain(new URL(WITH_CREDENTIALS).password);
     const announced = waitForMessage(device, `${root}/notify-next`);
     await createJob(instances[0]!.deps, {
       jobId: 'ext-job',
